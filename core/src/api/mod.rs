@@ -1,0 +1,7 @@
+//! REST API (placeholder until the REST module lands).
+use crate::state::AppState;
+use axum::Router;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}

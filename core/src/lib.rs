@@ -1,0 +1,47 @@
+//! Mimir core: owns the knowledge graph and the MCP tools. It authenticates nobody; identity
+//! arrives from the proxy (`X-User-ID`) and is used to attribute writes.
+
+pub mod api;
+pub mod config;
+pub mod embedding;
+pub mod identity;
+pub mod mcp;
+pub mod state;
+pub mod store;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use config::CoreConfig;
+use state::AppState;
+use std::sync::Arc;
+use store::embedded::EmbeddedStore;
+
+/// The core's HTTP surface: REST under `/api`, `/health`, and MCP at `/mcp`.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(api::routes())
+        .merge(mcp::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Opens the embedded store under `config.data_dir` and builds the state.
+pub fn embedded_state(config: CoreConfig) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = EmbeddedStore::open(&config.data_dir.join("mimir.sqlite3"))?;
+    Ok(AppState::new(Arc::new(store), config))
+}
+
+/// Serves the core until `shutdown` resolves.
+pub async fn serve(
+    config: CoreConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let app = router(embedded_state(config)?);
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    tracing::info!(%bind, "mimir core listening");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

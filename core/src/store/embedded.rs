@@ -1,0 +1,2 @@
+//! Embedded SQLite store (placeholder until the store lands).
+pub struct EmbeddedStore;

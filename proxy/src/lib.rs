@@ -1,0 +1,1 @@
+//! Mimir Gate proxy.
