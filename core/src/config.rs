@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "mimir-core", about = "Mimir core: knowledge graph, MCP tools and REST API")]
+#[command(
+    name = "mimir-core",
+    about = "Mimir core: knowledge graph, MCP tools and REST API"
+)]
 pub struct CoreConfig {
     /// Address to serve on. Without the proxy in front, keep it on loopback.
     #[arg(long, env = "MIMIR_CORE_BIND", default_value = "127.0.0.1:8081")]
@@ -16,7 +19,12 @@ pub struct CoreConfig {
     pub data_dir: PathBuf,
 
     /// Folders `index_folder` may read, separated by commas (paths outside are refused).
-    #[arg(long, env = "MIMIR_INDEX_ROOTS", value_delimiter = ',', default_value = ".")]
+    #[arg(
+        long,
+        env = "MIMIR_INDEX_ROOTS",
+        value_delimiter = ',',
+        default_value = "."
+    )]
     pub index_roots: Vec<PathBuf>,
 
     /// Largest accepted request body in bytes.

@@ -24,7 +24,10 @@ fn add_feature(vector: &mut [f32], feature: &str, weight: f32) {
 pub fn embed(text: &str) -> Vec<f32> {
     let mut vector = vec![0.0; DIMENSIONS];
     let lower = text.to_lowercase();
-    for word in lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         add_feature(&mut vector, word, 1.0);
         let chars: Vec<char> = format!("#{word}#").chars().collect();
         for gram in chars.windows(3) {

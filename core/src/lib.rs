@@ -42,6 +42,8 @@ pub async fn serve(
     let app = router(embedded_state(config)?);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(%bind, "mimir core listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

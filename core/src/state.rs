@@ -14,6 +14,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn GraphStore>, config: CoreConfig) -> Self {
-        Self { store, config: Arc::new(config), mcp: Arc::new(McpState::default()) }
+        Self {
+            store,
+            config: Arc::new(config),
+            mcp: Arc::new(McpState::default()),
+        }
     }
 }

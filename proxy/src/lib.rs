@@ -1,1 +1,17 @@
-//! Mimir Gate proxy.
+//! Mimir Gate proxy: terminates TLS, normalizes and cleans every request once, and forwards it
+//! to the Mimir core. [`run`] starts it from a loaded [`config::ProxyConfig`].
+pub mod admin;
+pub mod config;
+pub mod devcert;
+pub mod errors;
+pub mod forwarded;
+pub mod framing;
+pub mod gateway;
+pub mod identity;
+pub mod metrics;
+pub mod normalize;
+pub mod request_id;
+pub mod server;
+pub mod tls;
+
+pub use server::run;

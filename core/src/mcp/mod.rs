@@ -1,13 +1,112 @@
-//! MCP Streamable HTTP transport and tools (placeholder until the MCP module lands).
+//! MCP over Streamable HTTP at `/mcp`: a small JSON-RPC 2.0 layer (single messages and batches)
+//! with per-client sessions, and the Mimir memory tools. See `docs/mcp.md`.
+//!
+//! We do not use `rmcp`: it follows the 2025-06-18 spec, which dropped JSON-RPC batches that
+//! 2025-03-26 clients still send, and every tool needs the request's identity headers.
+
+mod confirm;
+mod dispatch;
+mod jsonrpc;
+mod origin;
+mod schema;
+mod session;
+#[cfg(test)]
+mod testing;
+mod tools;
+mod transport;
+
 use crate::state::AppState;
+use axum::routing::post;
 use axum::Router;
+use confirm::ConfirmStore;
+use origin::OriginPolicy;
+use session::SessionStore;
 
-/// Names of every MCP tool the core serves.
-pub const TOOL_NAMES: &[&str] = &[];
+/// Names of every MCP tool the core serves (the proxy's per-tool rules refer to them).
+pub const TOOL_NAMES: &[&str] = &[
+    "memory_node",
+    "memory_edge",
+    "memory_batch",
+    "memory_lock",
+    "todo",
+    "todo_list",
+    "get_task_context",
+    "memory_clear",
+    "vector_search_nodes",
+    "get_embedding_stats",
+    "index_folder",
+    "remove_folder",
+    "list_folders",
+];
 
-#[derive(Default)]
-pub struct McpState;
+/// Process-wide MCP state: sessions, pending confirmations and the transport's policies.
+pub struct McpState {
+    sessions: SessionStore,
+    confirmations: ConfirmStore,
+    origins: OriginPolicy,
+    /// Extra file names `index_folder` refuses, from upstream's `MIMIR_SENSITIVE_FILES`.
+    sensitive_files: Vec<String>,
+}
 
+impl Default for McpState {
+    fn default() -> Self {
+        Self {
+            sessions: SessionStore::default(),
+            confirmations: ConfirmStore::default(),
+            origins: OriginPolicy::from_list(
+                std::env::var("MIMIR_ALLOWED_ORIGINS").ok().as_deref(),
+            ),
+            sensitive_files: comma_list(std::env::var("MIMIR_SENSITIVE_FILES").ok().as_deref()),
+        }
+    }
+}
+
+/// `/mcp`: POST carries JSON-RPC, DELETE ends a session, GET is refused (no server-initiated stream).
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route(
+        "/mcp",
+        post(transport::post)
+            .delete(transport::delete)
+            .get(transport::get),
+    )
+}
+
+/// 128 random bits as hex: session and confirmation ids.
+fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+fn comma_list(value: Option<&str>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_names_match_the_registry() {
+        let registered: Vec<&str> = tools::registry().iter().map(|t| t.name).collect();
+        assert_eq!(registered, TOOL_NAMES);
+    }
+
+    #[test]
+    fn random_ids_are_128_bit_hex_and_distinct() {
+        let (a, b) = (random_id(), random_id());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn comma_lists_are_trimmed() {
+        assert_eq!(comma_list(Some(" a, ,b ")), vec!["a", "b"]);
+        assert!(comma_list(None).is_empty());
+    }
 }

@@ -2,6 +2,7 @@
 //! and must pass the shared conformance suite in `core/tests/store_conformance.rs`.
 
 pub mod embedded;
+pub mod properties;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,7 @@ pub enum Direction {
 pub struct NodeQuery {
     pub node_types: Vec<String>,
     pub filters: Properties,
+    /// Most nodes returned; 0 means no limit (as for every `limit` of [`GraphStore`]).
     pub limit: usize,
     pub offset: usize,
 }
@@ -77,10 +79,17 @@ pub struct NodeQuery {
 pub enum WriteOp {
     AddNode(NewNode),
     /// Merge `properties` into the node (a `null` value removes the key).
-    UpdateNode { id: String, properties: Properties },
-    DeleteNode { id: String },
+    UpdateNode {
+        id: String,
+        properties: Properties,
+    },
+    DeleteNode {
+        id: String,
+    },
     AddEdge(NewEdge),
-    DeleteEdge { id: String },
+    DeleteEdge {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,8 +115,14 @@ pub struct ScoredNode {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum LockOutcome {
-    Acquired { version: i64, expires_at: String },
-    HeldBy { agent_id: String, expires_at: String },
+    Acquired {
+        version: i64,
+        expires_at: String,
+    },
+    HeldBy {
+        agent_id: String,
+        expires_at: String,
+    },
     Released,
     NotHeld,
 }
@@ -135,8 +150,22 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn get_node(&self, id: &str) -> StoreResult<Option<Node>>;
     async fn query_nodes(&self, query: &NodeQuery) -> StoreResult<Vec<Node>>;
     async fn count_nodes(&self, node_types: &[String]) -> StoreResult<usize>;
+    /// Node count per type, sorted by type. The default reads every node; backends override it
+    /// with an aggregate query.
+    async fn count_by_type(&self) -> StoreResult<Vec<(String, usize)>> {
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for node in self.query_nodes(&NodeQuery::default()).await? {
+            *counts.entry(node.node_type).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
     /// Case-insensitive keyword search over ids and text property values.
-    async fn search_nodes(&self, text: &str, node_types: &[String], limit: usize) -> StoreResult<Vec<Node>>;
+    async fn search_nodes(
+        &self,
+        text: &str,
+        node_types: &[String],
+        limit: usize,
+    ) -> StoreResult<Vec<Node>>;
     /// Cosine similarity against the stored embeddings of nodes (see `crate::embedding`).
     async fn vector_search(
         &self,
@@ -147,7 +176,12 @@ pub trait GraphStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ScoredNode>>;
 
     async fn get_edge(&self, id: &str) -> StoreResult<Option<Edge>>;
-    async fn edges_of(&self, node_id: &str, direction: Direction, edge_type: Option<&str>) -> StoreResult<Vec<Edge>>;
+    async fn edges_of(
+        &self,
+        node_id: &str,
+        direction: Direction,
+        edge_type: Option<&str>,
+    ) -> StoreResult<Vec<Edge>>;
     /// Nodes reachable within `depth` hops (the start node excluded) and the edges walked.
     async fn neighborhood(
         &self,
@@ -161,7 +195,12 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn clear(&self, node_type: Option<&str>) -> StoreResult<usize>;
 
     /// Atomic lock on a node: succeeds when unlocked, expired, or already held by `agent_id`.
-    async fn acquire_lock(&self, node_id: &str, agent_id: &str, timeout_ms: u64) -> StoreResult<LockOutcome>;
+    async fn acquire_lock(
+        &self,
+        node_id: &str,
+        agent_id: &str,
+        timeout_ms: u64,
+    ) -> StoreResult<LockOutcome>;
     async fn release_lock(&self, node_id: &str, agent_id: &str) -> StoreResult<LockOutcome>;
     /// Removes expired locks; returns how many.
     async fn cleanup_locks(&self) -> StoreResult<usize>;

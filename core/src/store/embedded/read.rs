@@ -1,0 +1,248 @@
+//! Queries of the embedded store. SQL text is built only from constants; every value taken from
+//! a caller (types, property names and values, search text) is a bound parameter.
+
+use super::rows::{
+    decode_embedding, require_node, select_edges, select_nodes, sql_limit, types_param,
+    EDGE_COLUMNS, NODE_COLUMNS,
+};
+use crate::embedding::similarity;
+use crate::store::{
+    Direction, Edge, Node, NodeQuery, ScoredNode, StoreError, StoreResult, Subgraph,
+};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params_from_iter, Connection};
+use std::collections::HashSet;
+
+/// Filters per query; far below SQLite's bound-parameter limit.
+const MAX_FILTERS: usize = 32;
+const MAX_PROPERTY_NAME_BYTES: usize = 128;
+
+/// Matches the bound type list (`json_each` of a JSON array), or everything when it is NULL.
+const TYPE_FILTER: &str = "(?1 IS NULL OR type IN (SELECT value FROM json_each(?1)))";
+
+/// A property name usable in a JSON path: letters, digits, `_` and `-` only, so it cannot
+/// change the path's meaning (no `.`, `[`, `"`).
+fn check_property_name(name: &str) -> StoreResult<()> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_PROPERTY_NAME_BYTES
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "property name {name:?} must be 1 to {MAX_PROPERTY_NAME_BYTES} letters, digits, '_' or '-'"
+        )))
+    }
+}
+
+pub(super) fn query_nodes(conn: &Connection, query: &NodeQuery) -> StoreResult<Vec<Node>> {
+    if query.filters.len() > MAX_FILTERS {
+        return Err(StoreError::Invalid(format!(
+            "at most {MAX_FILTERS} property filters"
+        )));
+    }
+    let mut params = vec![SqlValue::from(types_param(&query.node_types)?)];
+    let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}");
+    for (name, value) in &query.filters {
+        check_property_name(name)?;
+        let (path, json) = (params.len() + 1, params.len() + 2);
+        // Same JSON type (so `true` never equals `1`) and same value; objects and arrays compare
+        // as SQLite's minified JSON. A `null` filter matches nodes without the property.
+        sql.push_str(&format!(
+            " AND CASE json_type(?{json})
+                 WHEN 'null' THEN json_type(properties, ?{path}) IS NULL
+                 ELSE json_type(properties, ?{path}) IS json_type(?{json})
+                      AND json_extract(properties, ?{path}) IS json_extract(?{json}, '$')
+               END"
+        ));
+        params.push(SqlValue::Text(format!("$.\"{name}\"")));
+        params.push(SqlValue::Text(value.to_string()));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created, id LIMIT ?{} OFFSET ?{}",
+        params.len() + 1,
+        params.len() + 2
+    ));
+    params.push(SqlValue::Integer(sql_limit(query.limit)));
+    params.push(SqlValue::Integer(
+        i64::try_from(query.offset).unwrap_or(i64::MAX),
+    ));
+    select_nodes(conn, &sql, params_from_iter(params))
+}
+
+pub(super) fn count_nodes(conn: &Connection, types: &[String]) -> StoreResult<usize> {
+    let sql = format!("SELECT count(*) FROM nodes WHERE {TYPE_FILTER}");
+    let count: i64 = conn
+        .prepare_cached(&sql)?
+        .query_row([types_param(types)?], |r| r.get(0))?;
+    Ok(usize::try_from(count).unwrap_or_default())
+}
+
+pub(super) fn count_by_type(conn: &mut Connection) -> StoreResult<Vec<(String, usize)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT type, count(*) FROM nodes GROUP BY type ORDER BY type")?;
+    let counts = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .map(|row| row.map(|(t, n)| (t, usize::try_from(n).unwrap_or_default())))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(counts)
+}
+
+/// `text` as a LIKE pattern matching it anywhere, with `%`, `_` and the escape itself escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Case-insensitive (ASCII, as SQLite's LIKE) substring match over ids and string properties.
+pub(super) fn search_nodes(
+    conn: &Connection,
+    text: &str,
+    types: &[String],
+    limit: usize,
+) -> StoreResult<Vec<Node>> {
+    let sql = format!(
+        r"SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}
+          AND (id LIKE ?2 ESCAPE '\'
+               OR EXISTS (SELECT 1 FROM json_each(nodes.properties) AS p
+                          WHERE p.type = 'text' AND p.value LIKE ?2 ESCAPE '\'))
+          ORDER BY created, id LIMIT ?3"
+    );
+    let params = (
+        types_param(types)?,
+        contains_pattern(text),
+        sql_limit(limit),
+    );
+    select_nodes(conn, &sql, params)
+}
+
+/// Brute-force cosine similarity: scores every embedding, then loads only the best nodes.
+pub(super) fn vector_search(
+    conn: &Connection,
+    query: &[f32],
+    types: &[String],
+    limit: usize,
+    min_similarity: f32,
+) -> StoreResult<Vec<ScoredNode>> {
+    let sql =
+        format!("SELECT id, embedding FROM nodes WHERE {TYPE_FILTER} AND embedding IS NOT NULL");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([types_param(types)?])?;
+    let mut scored = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let blob: Vec<u8> = row.get(1)?;
+        match decode_embedding(&blob) {
+            Some(vector) => {
+                let score = similarity(query, &vector);
+                if score >= min_similarity {
+                    scored.push((id, score));
+                }
+            }
+            None => {
+                tracing::warn!(node = %id, "skipping a node whose stored embedding is malformed")
+            }
+        }
+    }
+    // Best first; ties by id so results are deterministic.
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if limit > 0 {
+        scored.truncate(limit);
+    }
+    scored
+        .into_iter()
+        .map(|(id, similarity)| {
+            Ok(ScoredNode {
+                node: require_node(conn, &id)?,
+                similarity,
+            })
+        })
+        .collect()
+}
+
+fn direction_param(direction: Direction) -> &'static str {
+    match direction {
+        Direction::In => "in",
+        Direction::Out => "out",
+        Direction::Both => "both",
+    }
+}
+
+/// Edges touching `id` without checking that the node exists.
+fn edges_touching(
+    conn: &Connection,
+    id: &str,
+    direction: Direction,
+    edge_type: Option<&str>,
+) -> StoreResult<Vec<Edge>> {
+    let sql = format!(
+        "SELECT {EDGE_COLUMNS} FROM edges
+         WHERE ((?2 <> 'in' AND source = ?1) OR (?2 <> 'out' AND target = ?1))
+           AND (?3 IS NULL OR type = ?3)
+         ORDER BY created, id"
+    );
+    select_edges(conn, &sql, (id, direction_param(direction), edge_type))
+}
+
+pub(super) fn edges_of(
+    conn: &Connection,
+    id: &str,
+    direction: Direction,
+    edge_type: Option<&str>,
+) -> StoreResult<Vec<Edge>> {
+    require_node(conn, id)?;
+    edges_touching(conn, id, direction, edge_type)
+}
+
+/// Breadth-first walk up to `depth` hops; nodes in discovery order, the start node excluded.
+pub(super) fn neighborhood(
+    conn: &Connection,
+    start: &str,
+    direction: Direction,
+    edge_type: Option<&str>,
+    depth: usize,
+) -> StoreResult<Subgraph> {
+    require_node(conn, start)?;
+    let mut seen = HashSet::from([start.to_owned()]);
+    let mut walked = HashSet::new();
+    let (mut found, mut edges) = (Vec::new(), Vec::new());
+    let mut frontier = vec![start.to_owned()];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for id in &frontier {
+            for edge in edges_touching(conn, id, direction, edge_type)? {
+                let other = if edge.source == *id {
+                    &edge.target
+                } else {
+                    &edge.source
+                };
+                if seen.insert(other.clone()) {
+                    next.push(other.clone());
+                }
+                if walked.insert(edge.id.clone()) {
+                    edges.push(edge);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        found.extend(next.iter().cloned());
+        frontier = next;
+    }
+    let nodes = found
+        .iter()
+        .map(|id| require_node(conn, id))
+        .collect::<StoreResult<_>>()?;
+    Ok(Subgraph { nodes, edges })
+}

@@ -1,0 +1,169 @@
+//! Row decoding and the small helpers every statement of the embedded store shares.
+
+use crate::embedding::DIMENSIONS;
+use crate::store::{Edge, Node, Properties, StoreError, StoreResult};
+use chrono::{SecondsFormat, Utc};
+use rusqlite::types::Type;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row};
+
+pub(super) const NODE_COLUMNS: &str =
+    "id, type, properties, created, updated, created_by, updated_by";
+pub(super) const EDGE_COLUMNS: &str = "id, source, target, type, properties, created, created_by";
+
+/// Longest id or type name accepted (bytes).
+const MAX_NAME_BYTES: usize = 256;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            // Checked explicitly before every insert; this only catches a race with another process.
+            Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+/// Current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
+pub(super) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Ids and type names: non-blank, bounded, printable.
+pub(super) fn check_name(what: &str, value: &str) -> StoreResult<()> {
+    if value.trim().is_empty()
+        || value.len() > MAX_NAME_BYTES
+        || value.chars().any(char::is_control)
+    {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be 1 to {MAX_NAME_BYTES} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn to_json(props: &Properties) -> StoreResult<String> {
+    serde_json::to_string(props)
+        .map_err(|e| StoreError::Backend(format!("encoding properties: {e}")))
+}
+
+/// JSON array of `types` for `json_each`, or NULL (no filter) when empty.
+pub(super) fn types_param(types: &[String]) -> StoreResult<Option<String>> {
+    if types.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(types)
+        .map(Some)
+        .map_err(|e| StoreError::Backend(format!("encoding types: {e}")))
+}
+
+/// SQLite's "no limit" is a negative LIMIT; ours is 0.
+pub(super) fn sql_limit(limit: usize) -> i64 {
+    if limit == 0 {
+        -1
+    } else {
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    }
+}
+
+pub(super) fn encode_embedding(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// `None` for a blob of the wrong size (written by another release, or damaged).
+pub(super) fn decode_embedding(blob: &[u8]) -> Option<Vec<f32>> {
+    (blob.len() == DIMENSIONS * 4).then(|| {
+        blob.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    })
+}
+
+/// Damaged JSON in a row becomes a backend error, never a panic.
+fn properties_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Properties> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+}
+
+/// Reads a row selected with [`NODE_COLUMNS`].
+pub(super) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
+    Ok(Node {
+        id: row.get(0)?,
+        node_type: row.get(1)?,
+        properties: properties_at(row, 2)?,
+        created: row.get(3)?,
+        updated: row.get(4)?,
+        created_by: row.get(5)?,
+        updated_by: row.get(6)?,
+    })
+}
+
+/// Reads a row selected with [`EDGE_COLUMNS`].
+pub(super) fn edge_from_row(row: &Row<'_>) -> rusqlite::Result<Edge> {
+    Ok(Edge {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        target: row.get(2)?,
+        edge_type: row.get(3)?,
+        properties: properties_at(row, 4)?,
+        created: row.get(5)?,
+        created_by: row.get(6)?,
+    })
+}
+
+pub(super) fn select_nodes(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> StoreResult<Vec<Node>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let nodes = stmt
+        .query_map(params, node_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(nodes)
+}
+
+pub(super) fn select_edges(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+) -> StoreResult<Vec<Edge>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let edges = stmt
+        .query_map(params, edge_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(edges)
+}
+
+pub(super) fn load_node(conn: &Connection, id: &str) -> StoreResult<Option<Node>> {
+    let sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], node_from_row)
+        .optional()?)
+}
+
+pub(super) fn load_edge(conn: &Connection, id: &str) -> StoreResult<Option<Edge>> {
+    let sql = format!("SELECT {EDGE_COLUMNS} FROM edges WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], edge_from_row)
+        .optional()?)
+}
+
+/// The node, or `NotFound` naming it.
+pub(super) fn require_node(conn: &Connection, id: &str) -> StoreResult<Node> {
+    load_node(conn, id)?.ok_or_else(|| StoreError::NotFound(format!("node {id}")))
+}
+
+pub(super) fn node_exists(conn: &Connection, id: &str) -> StoreResult<bool> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM nodes WHERE id = ?1")?;
+    Ok(stmt.exists([id])?)
+}
+
+/// Stores new properties of a node without touching its embedding or timestamps (locks).
+pub(super) fn save_properties(conn: &Connection, id: &str, props: &Properties) -> StoreResult<()> {
+    conn.prepare_cached("UPDATE nodes SET properties = ?2 WHERE id = ?1")?
+        .execute((id, to_json(props)?))?;
+    Ok(())
+}

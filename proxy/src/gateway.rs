@@ -1,0 +1,291 @@
+//! The pingora `ProxyHttp` implementation. It only wires the stages together, in order; each
+//! stage lives in its own module:
+//!
+//! 1. request id ([`request_id`]) and client address ([`forwarded`]);
+//! 2. header hygiene ([`identity`]);
+//! 3. framing and size limits ([`framing`]);
+//! 4. Host ([`forwarded`]);
+//! 5. path normalization ([`normalize`]);
+//! 6. forwarding headers ([`identity`]);
+//!
+//! then the upstream, and on the way back HSTS + request id on every response, JSON errors
+//! ([`errors`]), metrics and the access log.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{HOST, STRICT_TRANSPORT_SECURITY};
+use http::{HeaderValue, Method, Uri};
+use ipnet::IpNet;
+use pingora::http::ResponseHeader;
+use pingora::prelude::*;
+use pingora::proxy::FailToProxy;
+use pingora::upstreams::peer::HttpUpstreamRequestPolicy;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{LimitConfig, ProxyConfig};
+use crate::errors::{self, Reject};
+use crate::metrics::{self, Metrics};
+use crate::normalize::PathOptions;
+use crate::tls::{self, UpstreamTls};
+use crate::{forwarded, framing, identity, normalize, request_id};
+
+/// How long an idle upstream connection stays in the keep-alive pool.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest path kept in the access log of a rejected request.
+const LOGGED_PATH_MAX: usize = 256;
+
+pub struct Gateway {
+    identity_header: String,
+    trusted_proxies: Vec<IpNet>,
+    path_options: PathOptions,
+    limits: LimitConfig,
+    hsts: Option<HeaderValue>,
+    /// Template for every upstream request: address, TLS and timeouts are fixed.
+    peer: HttpPeer,
+    metrics: Arc<Metrics>,
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    started: Instant,
+    request_id: String,
+    client_ip: Option<IpAddr>,
+    /// The normalized path once known; before that the raw path (query dropped), for the log.
+    path: String,
+    route: &'static str,
+    body_bytes: u64,
+}
+
+impl Gateway {
+    pub fn new(config: &ProxyConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let upstream = &config.upstream;
+        // Resolved once here: pingora's HttpPeer::new panics on a name that does not resolve.
+        let address = upstream
+            .address
+            .to_socket_addrs()
+            .with_context(|| format!("upstream.address {:?}", upstream.address))?
+            .next()
+            .with_context(|| {
+                format!(
+                    "upstream.address {:?} resolves to nothing",
+                    upstream.address
+                )
+            })?;
+        let mut peer = HttpPeer::new(address, upstream.tls, upstream.sni.clone());
+        peer.options.connection_timeout = Some(Duration::from_millis(upstream.connect_timeout_ms));
+        peer.options.read_timeout = Some(Duration::from_secs(upstream.read_timeout_seconds));
+        peer.options.write_timeout = Some(Duration::from_secs(upstream.write_timeout_seconds));
+        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        peer.options.http_upstream_request_policy = HttpUpstreamRequestPolicy::deny_upgrades();
+        let upstream_tls = UpstreamTls::load(upstream)?;
+        peer.options.ca = upstream_tls.ca;
+        peer.client_cert_key = upstream_tls.client_cert_key;
+        let hsts = tls::hsts_value(config.server.hsts_max_age)
+            .map(HeaderValue::try_from)
+            .transpose()?;
+        Ok(Self {
+            identity_header: config.headers.identity_header.clone(),
+            trusted_proxies: config.headers.trusted_proxies.clone(),
+            path_options: PathOptions::from_config(config),
+            limits: config.limits.clone(),
+            hsts,
+            peer,
+            metrics,
+        })
+    }
+
+    /// Stages 1-6 on the request header. `Err` means answer with that status, forward nothing.
+    fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<(), Reject> {
+        let req = session.req_header();
+        ctx.request_id =
+            request_id::accept_or_generate(req.headers.get_all(request_id::HEADER).iter());
+        let raw_path = req.raw_path();
+        let raw_path = &raw_path[..raw_path.len().min(LOGGED_PATH_MAX)];
+        ctx.path = String::from_utf8_lossy(raw_path)
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+
+        // The incoming X-Forwarded-For is read (trusted peers only) before hygiene removes it.
+        let peer_ip = session
+            .client_addr()
+            .and_then(|addr| addr.as_inet())
+            .map(|addr| addr.ip())
+            .ok_or_else(|| Reject::new(500, "client address unavailable"))?;
+        let client = forwarded::client_chain(
+            peer_ip,
+            req.headers.get_all("x-forwarded-for").iter(),
+            &self.trusted_proxies,
+        );
+        ctx.client_ip = Some(client.client_ip);
+
+        identity::strip_client_headers(session.req_header_mut(), &self.identity_header);
+
+        let req = session.req_header();
+        if let Some(h1) = session.as_downstream().as_http1() {
+            framing::check_h1_framing(req, &h1.get_headers_raw_bytes())?;
+        }
+        framing::check_limits(req, &self.limits)?;
+
+        let host = forwarded::validated_host(req).map_err(Reject::bad_request)?;
+
+        // One normalization; the upstream gets exactly the target the checks saw.
+        let target = normalize::normalize_target(req.raw_path(), &self.path_options)
+            .map_err(|e| Reject::bad_request(e.to_string()))?;
+        let path = target.split('?').next().unwrap_or_default();
+        ctx.route = metrics::route_group(path);
+        ctx.path = path.to_owned();
+        let uri =
+            Uri::try_from(target).map_err(|_| Reject::bad_request("invalid request target"))?;
+
+        let req = session.req_header_mut();
+        req.set_uri(uri);
+        // HTTP/2 carried the authority in the URI just replaced; HTTP/1 gets the checked value.
+        let internal = |_| Reject::new(500, "internal error");
+        req.insert_header(HOST, host.as_str()).map_err(internal)?;
+        identity::set_forwarding_headers(req, &client, &host, &ctx.request_id).map_err(internal)?;
+
+        // Slow request bodies: each read must make progress within the body timeout.
+        session.set_read_timeout(Some(Duration::from_secs(
+            self.limits.client_body_timeout_seconds,
+        )));
+        Ok(())
+    }
+
+    /// HSTS and the request id go on every response, proxied or generated.
+    fn stamp(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+        if let Some(hsts) = &self.hsts {
+            resp.insert_header(STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+        }
+        if !ctx.request_id.is_empty() {
+            resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
+        }
+        Ok(())
+    }
+
+    async fn send_error(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        reject: Reject,
+    ) -> Result<()> {
+        let (mut resp, body) = errors::json_error(reject.status, &reject.message, &ctx.request_id)?;
+        self.stamp(&mut resp, ctx)?;
+        // Unread request bytes may follow: never reuse the connection after an error.
+        session.set_keepalive(None);
+        let head = session.req_header().method == Method::HEAD;
+        session.write_response_header(Box::new(resp), head).await?;
+        if !head {
+            session.write_response_body(Some(body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            request_id: String::new(),
+            client_ip: None,
+            path: String::new(),
+            route: "other",
+            body_bytes: 0,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match self.admit(session, ctx) {
+            Ok(()) => Ok(false),
+            Err(reject) => {
+                self.send_error(session, ctx, reject).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Content-Length was checked up front; this catches chunked and HTTP/2 bodies.
+        if let Some(chunk) = body {
+            ctx.body_bytes += chunk.len() as u64;
+            if ctx.body_bytes > self.limits.max_body_bytes {
+                return Error::e_explain(
+                    HTTPStatus(413),
+                    "request body over limits.max_body_bytes",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(self.peer.clone()))
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        self.stamp(upstream_response, ctx)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let (reject, upstream_kind) = errors::classify(e);
+        if let Some(kind) = upstream_kind {
+            self.metrics.upstream_error(kind);
+        }
+        // Once the response has started (e.g. the upstream reset mid-stream) the only honest
+        // signal left is closing the connection, which pingora does.
+        let status = reject.status;
+        if status > 0 && session.response_written().is_none() {
+            if let Err(write_error) = self.send_error(session, ctx, reject).await {
+                tracing::debug!(request_id = %ctx.request_id, "could not send error response: {write_error}");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        self.metrics.observe_request(ctx.route, status, elapsed);
+        // Never headers or query strings: they may carry credentials.
+        tracing::info!(
+            target: "mimir_proxy::access",
+            method = %session.req_header().method,
+            path = ?ctx.path,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            request_id = %ctx.request_id,
+            client_ip = %ctx.client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            "request"
+        );
+    }
+}

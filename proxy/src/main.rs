@@ -1,0 +1,107 @@
+//! `mimir-proxy`: run the proxy, check a config file, or generate development certificates.
+
+use clap::{Parser, Subcommand};
+use mimir_proxy::config::{self, LogConfig, LogFormat};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "mimir-proxy",
+    version,
+    about = "Mimir Gate: TLS-terminating security proxy"
+)]
+struct Cli {
+    /// Policy file (TOML); MIMIR_* environment variables override it. Without it: built-in
+    /// defaults plus the environment.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Run,
+    /// Validate a config file as the server would at startup; prints "OK" or the errors.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Generate a development CA and a localhost server certificate signed by it.
+    GenCerts {
+        #[arg(long, default_value = "certs/dev")]
+        dir: PathBuf,
+    },
+}
+
+/// Exit status for an invalid configuration (and other usage errors).
+const EXIT_INVALID: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(cli.config),
+        Command::CheckConfig { file } => match config::check(&file) {
+            Ok(_) => {
+                println!("OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::GenCerts { dir } => match mimir_proxy::devcert::generate(&dir) {
+            Ok(certs) => {
+                println!("CA certificate (trust this): {}", certs.ca_cert.display());
+                println!("CA key:                      {}", certs.ca_key.display());
+                println!(
+                    "server certificate (chain):  {}",
+                    certs.server_cert.display()
+                );
+                println!(
+                    "server key:                  {}",
+                    certs.server_key.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(config_path: Option<PathBuf>) -> ExitCode {
+    let config = match config::load(config_path.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    init_logging(&config.log);
+    match mimir_proxy::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tracing` for our events, and (through tracing-log) pingora's `log` records too.
+fn init_logging(log: &LogConfig) {
+    let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+    }
+}

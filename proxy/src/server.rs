@@ -1,0 +1,164 @@
+//! Builds the pingora server from a [`ProxyConfig`] and runs it until SIGTERM (graceful: the
+//! listeners close, in-flight requests get `server.grace_period_seconds`) or SIGINT (immediate).
+
+use anyhow::Context;
+use async_trait::async_trait;
+use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
+use pingora::protocols::http::v2::server::default_h2_options;
+use pingora::protocols::http::ServerSession;
+use pingora::protocols::{Stream, ALPN};
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::admin::Admin;
+use crate::config::ProxyConfig;
+use crate::devcert;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::tls::reload::{CertReloader, ReloadableCert};
+use crate::tls::{self, HttpsRedirect};
+
+/// After the grace period, how long runtimes get to wind down before tasks are dropped.
+const RUNTIME_SHUTDOWN_SECONDS: u64 = 2;
+/// One retry, and only where pingora's default policy allows it (idempotent request on a reused
+/// upstream connection that turned out stale); no retry storms against a struggling core.
+const MAX_UPSTREAM_ATTEMPTS: usize = 2;
+
+/// Run the proxy; blocks until shutdown. Call it from a plain thread, not from inside a tokio
+/// runtime: pingora starts its own runtimes.
+pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
+    tls::install_crypto_provider()?;
+    if config.tls.generate_dev_cert {
+        if let Some(ca) = devcert::ensure(&config.tls.cert, &config.tls.key)? {
+            tracing::warn!(
+                ca = %ca.display(),
+                cert = %config.tls.cert.display(),
+                "generated a development certificate; make clients trust this CA (e.g. curl --cacert)"
+            );
+        }
+    }
+    let cert = Arc::new(
+        ReloadableCert::load(&config.tls.cert, &config.tls.key).context("TLS certificate")?,
+    );
+    let metrics = Arc::new(Metrics::new()?);
+
+    let conf = ServerConf {
+        threads: config.server.threads.max(1),
+        grace_period_seconds: Some(config.server.grace_period_seconds),
+        graceful_shutdown_timeout_seconds: Some(RUNTIME_SHUTDOWN_SECONDS),
+        max_retries: MAX_UPSTREAM_ATTEMPTS,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy(
+        &server.configuration,
+        Gateway::new(&config, metrics.clone())?,
+    );
+    let header_timeout = config.limits.client_header_timeout_seconds.max(1);
+    // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit
+    // (h2 also counts 32 bytes per field) so that moderate excess still gets the JSON 431 from
+    // the gateway while memory stays bounded.
+    let mut h2 = default_h2_options();
+    let h2_header_list = config.limits.max_header_bytes.saturating_mul(2);
+    h2.max_header_list_size(u32::try_from(h2_header_list).unwrap_or(u32::MAX));
+    proxy.h2_options = Some(h2);
+    let mut options = HttpServerOptions::default();
+    options.h2_idle_timeout = Some(Duration::from_secs(header_timeout));
+    proxy.server_options = Some(options);
+    let mut gateway = Service::new(
+        "mimir gateway".to_owned(),
+        ClientTimeouts {
+            proxy: Arc::new(proxy),
+            header_timeout_seconds: header_timeout,
+        },
+    );
+    gateway.add_tls_with_settings(
+        &config.server.listen.to_string(),
+        None,
+        tls::listener_settings(&config.tls, &cert)?,
+    );
+    server.add_service(gateway);
+
+    if let Some(addr) = config.server.http_redirect_listen {
+        let mut redirect = Service::new(
+            "https redirect".to_owned(),
+            HttpsRedirect {
+                https_port: config.server.listen.port(),
+            },
+        );
+        redirect.add_tcp(&addr.to_string());
+        server.add_service(redirect);
+    }
+
+    let mut admin = Service::new(
+        "admin".to_owned(),
+        Admin {
+            metrics: metrics.clone(),
+            upstream: config.upstream.address.clone(),
+            upstream_tls: config.upstream.tls,
+            timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
+        },
+    );
+    admin.add_tcp(&config.server.admin_listen.to_string());
+    server.add_service(admin);
+
+    server.add_service(background_service(
+        "tls reload",
+        CertReloader { cert, metrics },
+    ));
+
+    tracing::info!(
+        listen = %config.server.listen,
+        admin = %config.server.admin_listen,
+        upstream = %config.upstream.address,
+        "mimir-proxy starting"
+    );
+    server.run(RunArgs::default());
+    Ok(())
+}
+
+/// The gateway's connection handler: pingora's own, except that an HTTP/1 connection waits for
+/// request headers `limits.client_header_timeout_seconds` per read (pingora hard-codes 60 s for
+/// the first request), which also bounds idle keep-alive. HTTP/2 is handed over unchanged.
+struct ClientTimeouts<A> {
+    proxy: Arc<A>,
+    header_timeout_seconds: u64,
+}
+
+#[async_trait]
+impl<A> ServerApp for ClientTimeouts<A>
+where
+    A: HttpServerApp + Send + Sync + 'static,
+{
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+        }
+        let mut session = ServerSession::new_http1(stream);
+        // No keep-alive once shutdown started: the connection closes after this request.
+        session.set_keepalive((!*shutdown.borrow()).then_some(self.header_timeout_seconds));
+        let mut reused = self.proxy.process_new_http(session, shutdown).await;
+        while let Some((stream, settings)) = reused.map(ReusedHttpStream::consume) {
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            reused = self.proxy.process_new_http(session, shutdown).await;
+        }
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.proxy.http_cleanup().await;
+    }
+}

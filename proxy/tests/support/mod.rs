@@ -1,0 +1,461 @@
+//! Test harness: a tiny axum upstream that echoes what it received, and the real
+//! `mimir-proxy` binary started in front of it with a freshly generated dev certificate.
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mimir-proxy");
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The echo upstream. Every route records a hit; `/slow?ms=N` answers after N ms; `/sse`
+/// sends one event, waits `?gap_ms` (default 1500), then a second one.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    pub async fn start() -> Self {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .route("/sse", get(sse))
+            .route("/broken", get(broken))
+            .fallback(echo)
+            .layer(axum::middleware::from_fn(
+                move |req: axum::extract::Request, next: axum::middleware::Next| {
+                    let counter = counter.clone();
+                    async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        next.run(req).await
+                    }
+                },
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &headers {
+        seen.entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    axum::Json(serde_json::json!({
+        "method": method.as_str(),
+        "target": uri.to_string(),
+        "headers": seen,
+        "body_len": body.len(),
+    }))
+    .into_response()
+}
+
+async fn slow(Query(q): Query<HashMap<String, u64>>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(q.get("ms").copied().unwrap_or(1000))).await;
+    "slow done"
+}
+
+async fn sse(Query(q): Query<HashMap<String, u64>>) -> Response {
+    let gap = Duration::from_millis(q.get("gap_ms").copied().unwrap_or(1500));
+    let stream = async_stream(gap);
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+/// Sends the header and a first chunk, then fails: hyper drops the connection mid-body.
+async fn broken() -> Response {
+    let stream = futures_util::stream::unfold(0u8, |n| async move {
+        match n {
+            0 => Some((Ok(axum::body::Bytes::from("partial")), 1)),
+            1 => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Some((Err(std::io::Error::other("upstream died")), 2))
+            }
+            _ => None,
+        }
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+fn async_stream(
+    gap: Duration,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(0u8, move |n| async move {
+        match n {
+            0 => Some((Ok("data: first\n\n".into()), 1)),
+            1 => {
+                tokio::time::sleep(gap).await;
+                Some((Ok("data: second\n\n".into()), 2))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// Knobs of a proxy under test; everything else is fixed in [`Proxy::start`].
+#[derive(Clone)]
+pub struct Options {
+    pub upstream: String,
+    pub read_timeout_seconds: u64,
+    /// TOML array, e.g. `["127.0.0.1/32"]`.
+    pub trusted_proxies: &'static str,
+    pub grace_period_seconds: u64,
+    pub header_timeout_seconds: u64,
+    pub redirect: bool,
+    /// `tls.client_ca`: require client certificates signed by this CA.
+    pub client_ca: Option<PathBuf>,
+    /// Let the proxy create its own certificate (`tls.generate_dev_cert`) instead of `gen-certs`.
+    pub generate_dev_cert: bool,
+    /// TLS to the upstream: the CA to verify it with (SNI `localhost`) and an optional client
+    /// certificate and key.
+    pub upstream_tls: Option<(PathBuf, Option<(PathBuf, PathBuf)>)>,
+}
+
+impl Options {
+    pub fn new(upstream: &Upstream) -> Self {
+        Self::to(upstream.addr.to_string())
+    }
+
+    pub fn to(upstream: String) -> Self {
+        Self {
+            upstream,
+            read_timeout_seconds: 5,
+            trusted_proxies: "[]",
+            grace_period_seconds: 1,
+            header_timeout_seconds: 5,
+            redirect: false,
+            client_ca: None,
+            generate_dev_cert: false,
+            upstream_tls: None,
+        }
+    }
+}
+
+pub const MAX_URI_BYTES: usize = 1024;
+pub const MAX_HEADER_BYTES: usize = 4096;
+pub const MAX_BODY_BYTES: usize = 1024;
+pub const BODY_TIMEOUT_SECONDS: u64 = 2;
+
+/// A running `mimir-proxy`; killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    pub redirect: Option<SocketAddr>,
+}
+
+impl Proxy {
+    pub async fn start(opts: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        if !opts.generate_dev_cert {
+            gen_certs(&certs);
+        }
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let redirect = opts
+            .redirect
+            .then(|| format!("127.0.0.1:{}", free_port()).parse().unwrap());
+        let redirect_line = redirect
+            .map(|r: SocketAddr| format!("http_redirect_listen = \"{r}\"\n"))
+            .unwrap_or_default();
+        let client_ca_line = opts
+            .client_ca
+            .as_ref()
+            .map(|ca| format!("client_ca = \"{}\"\n", ca.display()))
+            .unwrap_or_default();
+        let upstream_tls_lines = match &opts.upstream_tls {
+            None => String::new(),
+            Some((ca, client)) => {
+                let mut lines = format!(
+                    "tls = true\nsni = \"localhost\"\nca = \"{}\"\n",
+                    ca.display()
+                );
+                if let Some((cert, key)) = client {
+                    lines += &format!(
+                        "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+                        cert.display(),
+                        key.display()
+                    );
+                }
+                lines
+            }
+        };
+        let config = format!(
+            r#"
+[server]
+listen = "{addr}"
+admin_listen = "{admin}"
+{redirect_line}hsts_max_age = 600
+grace_period_seconds = {grace}
+threads = 1
+
+[tls]
+cert = "{certs}/server.pem"
+key = "{certs}/server.key"
+generate_dev_cert = {generate}
+{client_ca_line}
+[upstream]
+address = "{upstream}"
+connect_timeout_ms = 500
+read_timeout_seconds = {read_timeout}
+write_timeout_seconds = 5
+{upstream_tls_lines}
+[headers]
+trusted_proxies = {trusted}
+
+[limits]
+max_uri_bytes = {MAX_URI_BYTES}
+max_header_bytes = {MAX_HEADER_BYTES}
+max_body_bytes = {MAX_BODY_BYTES}
+client_header_timeout_seconds = {header_timeout}
+client_body_timeout_seconds = {BODY_TIMEOUT_SECONDS}
+
+[log]
+level = "info"
+"#,
+            certs = certs.display(),
+            upstream = opts.upstream,
+            grace = opts.grace_period_seconds,
+            read_timeout = opts.read_timeout_seconds,
+            trusted = opts.trusted_proxies,
+            header_timeout = opts.header_timeout_seconds,
+            generate = opts.generate_dev_cert,
+        );
+        let config_path = dir.path().join("proxy.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start mimir-proxy");
+        let proxy = Self {
+            child,
+            dir,
+            addr,
+            admin,
+            redirect,
+        };
+        proxy.wait_listening().await;
+        proxy
+    }
+
+    async fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        for addr in [Some(self.addr), Some(self.admin), self.redirect]
+            .into_iter()
+            .flatten()
+        {
+            while TcpStream::connect(addr).await.is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "proxy did not listen on {addr}: {}",
+                    self.log()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.certs().join("ca.pem")
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Wait for the process to exit; `None` if it is still running at the deadline.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// reqwest over TLS trusting the dev CA, `localhost` pinned to the proxy's address.
+    pub fn client(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.ca()).unwrap();
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .resolve("localhost", self.addr)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    /// A TLS connection with the given versions and ALPN offer.
+    pub async fn tls(
+        &self,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+        alpn: &[&[u8]],
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        tls_connect(self.addr, &[self.ca()], versions, alpn, None).await
+    }
+
+    /// Send raw HTTP/1.1 bytes over TLS and read until the server closes (or 5 s pass).
+    pub async fn raw(&self, request: &[u8]) -> String {
+        let mut tls = self
+            .tls(&[&rustls::version::TLS13], &[b"http/1.1"])
+            .await
+            .unwrap();
+        tls.write_all(request).await.unwrap();
+        read_to_close(&mut tls, Duration::from_secs(5)).await
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn gen_certs(dir: &Path) {
+    let out = Command::new(BIN)
+        .args(["gen-certs", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gen-certs: {out:?}");
+}
+
+/// A client certificate chain and key (PEM files) for mTLS.
+pub type ClientAuth<'a> = Option<(&'a Path, &'a Path)>;
+
+pub async fn tls_connect(
+    addr: SocketAddr,
+    cas: &[PathBuf],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+    client_auth: ClientAuth<'_>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut config = match client_auth {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(addr).await?;
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+pub async fn read_to_close<S: AsyncReadExt + Unpin>(stream: &mut S, limit: Duration) -> String {
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Status code of a raw HTTP/1 response.
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+/// JSON body of a raw HTTP/1 response (Content-Length framed).
+pub fn json_body(response: &str) -> serde_json::Value {
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response:?}"))
+}
+
+/// Header value from a raw HTTP/1 response (case-insensitive name).
+pub fn header_of<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    let head = response.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}

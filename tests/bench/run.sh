@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Proxy benchmark: the same keep-alive TLS load against
+#   (a) the fixed upstream directly (plain HTTP, 1 KiB responses),
+#   (b) bare pingora passthrough with no filters (proxy/examples/passthrough.rs),
+#   (c) mimir-proxy,
+#   (d) nginx configured as the seed's Option-1 TLS reverse proxy,
+# all on loopback in one run; prints requests/s, p50/p99 and RSS with ratios against (d),
+# then p99 at a fixed rate of half of (c)'s maximum.
+# Needs: wrk, hey, nginx (apt-get install -y wrk hey nginx-light). Usage: tests/bench/run.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${1:-10}"
+CONNS="${BENCH_CONNECTIONS:-50}"
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cargo build --release -q -p mimir-proxy --bins --examples
+BIN=target/release
+"$BIN/mimir-proxy" gen-certs --dir "$WORK/certs" >/dev/null
+
+# Fixed upstream and nginx reverse proxy share one nginx master, like a real deployment would.
+head -c 1024 /dev/zero | tr '\0' 'x' > "$WORK/payload"
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server { listen 127.0.0.1:18080; location / { root $WORK; try_files /payload =404; default_type text/plain; } }
+  upstream mimir_server { server 127.0.0.1:18080; keepalive 32; }
+  server {
+    listen 127.0.0.1:18445 ssl; http2 on;
+    ssl_certificate $WORK/certs/server.pem; ssl_certificate_key $WORK/certs/server.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384;
+    ssl_session_cache shared:SSL:10m;
+    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
+    location / {
+      proxy_pass http://mimir_server; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header Host \$host; proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+PIDS+=("$(sleep 0.5; cat "$WORK/nginx.pid")")
+
+"$BIN/examples/passthrough" 127.0.0.1:18443 127.0.0.1:18080 "$WORK/certs/server.pem" "$WORK/certs/server.key" \
+  >"$WORK/passthrough.log" 2>&1 &
+PIDS+=($!)
+
+cat > "$WORK/policy.toml" <<TOML
+[server]
+listen = "127.0.0.1:18444"
+admin_listen = "127.0.0.1:19090"
+threads = 2
+[tls]
+cert = "$WORK/certs/server.pem"
+key = "$WORK/certs/server.key"
+[upstream]
+address = "127.0.0.1:18080"
+[log]
+level = "warn"
+TOML
+"$BIN/mimir-proxy" run --config "$WORK/policy.toml" >"$WORK/proxy.log" 2>&1 &
+PIDS+=($!)
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+for port in 18080 18443 18444 18445; do wait_port "$port"; done
+
+rss_kb() { # total RSS of a process and its children
+  local pid="$1"; ps -o rss= -p "$pid" $(pgrep -P "$pid" | sed 's/^/-p /') | awk '{s+=$1} END {print s}'
+}
+ms() { # wrk latency ("512.00us", "1.20ms", "2.00s") → milliseconds
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
+}
+
+declare -A RPS P50 P99 RSS
+run() { # name url pid
+  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$2")
+  RPS[$1]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  P50[$1]=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  P99[$1]=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  RSS[$1]=$(rss_kb "$3")
+}
+NGINX_PID="${PIDS[0]}"
+run a-upstream http://127.0.0.1:18080/ "$NGINX_PID"
+run b-pingora https://127.0.0.1:18443/ "${PIDS[1]}"
+run c-mimir-proxy https://127.0.0.1:18444/ "${PIDS[2]}"
+run d-nginx https://127.0.0.1:18445/ "$NGINX_PID"
+
+echo
+echo "wrk -t2 -c$CONNS -d${DURATION}s --latency, 1 KiB responses, keep-alive, TLS except (a)"
+printf '%-15s %12s %10s %10s %10s %12s\n' target req/s p50_ms p99_ms rss_kB "vs nginx"
+for t in a-upstream b-pingora c-mimir-proxy d-nginx; do
+  printf '%-15s %12s %10s %10s %10s %11.2fx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
+    "$(awk -v a="${RPS[$t]}" -v b="${RPS[d-nginx]}" 'BEGIN {print a/b}')"
+done
+echo "(RSS of (a) and (d) is the shared nginx master + workers.)"
+
+# Latency at half of mimir-proxy's maximum throughput, fixed rate (hey: -q is per worker).
+HALF=$(awk -v r="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%d", r/2}')
+PER_WORKER=$(( HALF / CONNS > 0 ? HALF / CONNS : 1 ))
+echo
+echo "fixed rate ≈ $((PER_WORKER * CONNS)) req/s (half of (c)'s max): hey -z ${DURATION}s -c $CONNS -q $PER_WORKER"
+printf '%-15s %10s\n' target p99_ms
+declare -A FIXED
+for pair in a-upstream=http://127.0.0.1:18080/ c-mimir-proxy=https://127.0.0.1:18444/ d-nginx=https://127.0.0.1:18445/; do
+  t="${pair%%=*}"; url="${pair#*=}"
+  FIXED[$t]=$(hey -z "${DURATION}s" -c "$CONNS" -q "$PER_WORKER" "$url" | awk '/99% in/ {printf "%.3f", $3*1000}')
+  printf '%-15s %10s\n' "$t" "${FIXED[$t]}"
+done
+echo "added p99 by mimir-proxy over direct: $(awk -v c="${FIXED[c-mimir-proxy]}" -v a="${FIXED[a-upstream]}" 'BEGIN {printf "%.3f", c-a}') ms"

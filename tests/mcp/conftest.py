@@ -1,0 +1,134 @@
+"""Runs the real mimir-core binary for the MCP end-to-end tests.
+
+The binary is not built here: set MIMIR_CORE_BIN (default target/debug/mimir-core, built by
+`cargo build -p mimir-core`). Each core gets a free 127.0.0.1 port, its own data directory, and
+an index root with a few files (some of them sensitive, one binary, one outside the root).
+"""
+
+import os
+import pathlib
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+# The contract (`mimir_core::mcp::TOOL_NAMES`); the proxy's per-tool rules use these names.
+TOOL_NAMES = frozenset({
+    "memory_node", "memory_edge", "memory_batch", "memory_lock", "todo", "todo_list", "get_task_context",
+    "memory_clear", "vector_search_nodes", "get_embedding_stats", "index_folder", "remove_folder", "list_folders",
+})
+CORE_BIN = pathlib.Path(os.environ.get("MIMIR_CORE_BIN", REPO / "target" / "debug" / "mimir-core"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Core:
+    """One mimir-core process; `start` again after `stop` reuses the same data directory."""
+
+    def __init__(self, data_dir: pathlib.Path, index_root: pathlib.Path, log: pathlib.Path):
+        self.data_dir, self.index_root, self.log = data_dir, index_root, log
+        self.process = None
+        self.port = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def start(self) -> None:
+        if not CORE_BIN.is_file():
+            pytest.fail(f"mimir-core binary not found at {CORE_BIN}: run `cargo build -p mimir-core` or set MIMIR_CORE_BIN")
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "MIMIR_CORE_BIND": f"127.0.0.1:{self.port}",
+            "MIMIR_DATA_DIR": str(self.data_dir),
+            "MIMIR_INDEX_ROOTS": str(self.index_root),
+            "RUST_LOG": "warn",
+        }
+        env.pop("MIMIR_ALLOWED_ORIGINS", None)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([str(CORE_BIN)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"mimir-core exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("mimir-core did not become healthy within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def tool_names() -> frozenset:
+    return TOOL_NAMES
+
+
+@pytest.fixture(scope="session")
+def index_root(tmp_path_factory) -> pathlib.Path:
+    """<root>/docs with three text files, sensitive files and a binary; <root>/../outside."""
+    base = tmp_path_factory.mktemp("index")
+    root = base / "root"
+    docs = root / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "readme.md").write_text("# Mimir readme\nThe gateway protects the knowledge graph.\n")
+    (docs / "guide.txt").write_text("Operators rotate keys every quarter.\n")
+    (docs / "sub" / "deep.md").write_text("Nested notes about tokio runtimes.\n")
+    (docs / ".env").write_text("DATABASE_PASSWORD=hunter2\n")
+    (docs / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    (docs / "server.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    (docs / "blob.bin").write_bytes(bytes([0xFF, 0xFE, 0x00, 0x81]))
+    outside = base / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside the root\n")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+    return root
+
+
+def make_core(tmp_path_factory, index_root, name: str) -> Core:
+    base = tmp_path_factory.mktemp(name)
+    data = base / "data"
+    data.mkdir()
+    return Core(data, index_root, base / "core.log")
+
+
+@pytest.fixture(scope="session")
+def core(tmp_path_factory, index_root):
+    """A core shared by the tests that do not restart it."""
+    instance = make_core(tmp_path_factory, index_root, "core")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def fresh_core(tmp_path_factory, index_root):
+    """A core of the test's own, which the test may stop and start."""
+    instance = make_core(tmp_path_factory, index_root, "fresh")
+    yield instance
+    instance.stop()
