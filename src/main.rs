@@ -1,17 +1,69 @@
-//! One command for the whole stack on embedded defaults.
+//! `mimir-gate`: the whole stack in one process on embedded defaults — the core (embedded
+//! store under ./data) on loopback and the TLS proxy in front of it.
+
 use clap::Parser;
 use mimir_core::config::CoreConfig;
+use mimir_proxy::config;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let core = CoreConfig::parse();
-    mimir_core::serve(core, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+#[derive(Parser)]
+#[command(name = "mimir-gate", version, about = "Mimir core + Mimir Gate proxy in one process")]
+struct Cli {
+    /// Proxy policy file. The core is configured by its MIMIR_* environment variables.
+    #[arg(long, default_value = "config/policy.toml")]
+    config: PathBuf,
+}
+
+/// How long the core may take to open its listener before start-up is abandoned.
+const CORE_START_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let proxy = match config::load(Some(&cli.config)) {
+        Ok(proxy) => proxy,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    mimir_proxy::logging::init(&proxy.log);
+    let core = CoreConfig::parse_from(["mimir-gate"]);
+    let core_addr = core.bind;
+    std::thread::spawn(move || run_core(core));
+    if let Err(e) = wait_for(core_addr) {
+        tracing::error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    // pingora owns its runtimes and exits the process after draining on SIGTERM.
+    match mimir_proxy::run(proxy) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_core(config: CoreConfig) {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(mimir_core::serve(config, std::future::pending())));
+    if let Err(e) = result {
+        tracing::error!("mimir core stopped: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn wait_for(addr: SocketAddr) -> Result<(), String> {
+    let started = Instant::now();
+    while started.elapsed() < CORE_START_TIMEOUT {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("mimir core did not start listening on {addr}"))
 }

@@ -8,6 +8,7 @@ pub mod forwarded;
 pub mod framing;
 pub mod gateway;
 pub mod identity;
+pub mod logging;
 pub mod metrics;
 pub mod normalize;
 pub mod request_id;

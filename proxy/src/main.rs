@@ -1,10 +1,9 @@
 //! `mimir-proxy`: run the proxy, check a config file, or generate development certificates.
 
 use clap::{Parser, Subcommand};
-use mimir_proxy::config::{self, LogConfig, LogFormat};
+use mimir_proxy::config;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -84,24 +83,12 @@ fn run(config_path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    init_logging(&config.log);
+    mimir_proxy::logging::init(&config.log);
     match mimir_proxy::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// `tracing` for our events, and (through tracing-log) pingora's `log` records too.
-fn init_logging(log: &LogConfig) {
-    let filter = EnvFilter::try_new(&log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-            .init(),
     }
 }
