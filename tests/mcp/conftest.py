@@ -132,3 +132,76 @@ def fresh_core(tmp_path_factory, index_root):
     instance = make_core(tmp_path_factory, index_root, "fresh")
     yield instance
     instance.stop()
+
+
+PROXY_BIN = pathlib.Path(os.environ.get("MIMIR_PROXY_BIN", REPO / "target" / "debug" / "mimir-proxy"))
+
+
+class Proxy:
+    """One mimir-proxy process with a freshly generated dev CA, in front of `upstream_port`."""
+
+    def __init__(self, workdir: pathlib.Path, upstream_port: int, extra_toml: str = ""):
+        self.workdir, self.upstream_port, self.extra_toml = workdir, upstream_port, extra_toml
+        self.process = None
+        self.port = self.admin_port = None
+        self.ca = workdir / "certs" / "ca.pem"
+
+    @property
+    def base(self) -> str:
+        # `localhost` so the certificate's DNS name is what the client verifies.
+        return f"https://localhost:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/mcp"
+
+    def start(self) -> None:
+        if not PROXY_BIN.is_file():
+            pytest.fail(f"mimir-proxy binary not found at {PROXY_BIN}: run `cargo build -p mimir-proxy` or set MIMIR_PROXY_BIN")
+        certs = self.workdir / "certs"
+        subprocess.run([str(PROXY_BIN), "gen-certs", "--dir", str(certs)], check=True, capture_output=True)
+        self.port, self.admin_port = free_port(), free_port()
+        config = self.workdir / "policy.toml"
+        config.write_text(
+            f'[server]\nlisten = "127.0.0.1:{self.port}"\nadmin_listen = "127.0.0.1:{self.admin_port}"\n'
+            f'grace_period_seconds = 1\n'
+            f'[tls]\ncert = "{certs / "server.pem"}"\nkey = "{certs / "server.key"}"\n'
+            f'[upstream]\naddress = "127.0.0.1:{self.upstream_port}"\n'
+            f'[log]\nlevel = "warn"\n{self.extra_toml}'
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MIMIR_")}
+        with open(self.workdir / "proxy.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(PROXY_BIN), "run", "--config", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"mimir-proxy exited with {self.process.returncode}: {(self.workdir / 'proxy.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail("mimir-proxy did not become ready within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory, core):
+    """The real proxy over HTTPS in front of the shared core."""
+    instance = Proxy(tmp_path_factory.mktemp("proxy"), core.port)
+    instance.start()
+    yield instance
+    instance.stop()
