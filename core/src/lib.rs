@@ -6,15 +6,18 @@ pub mod config;
 pub mod embedding;
 pub mod identity;
 pub mod mcp;
+pub mod migrate;
 pub mod state;
 pub mod store;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use config::CoreConfig;
+use config::StoreBackend;
 use state::AppState;
 use std::sync::Arc;
 use store::embedded::EmbeddedStore;
+use store::neo4j::Neo4jStore;
 
 /// The core's HTTP surface: REST under `/api`, `/health`, and MCP at `/mcp`.
 pub fn router(state: AppState) -> Router {
@@ -33,13 +36,25 @@ pub fn embedded_state(config: CoreConfig) -> anyhow::Result<AppState> {
     Ok(AppState::new(Arc::new(store), config))
 }
 
+/// Connects to the store `config.store` selects (embedded by default, or Neo4j) and builds
+/// the state.
+pub async fn store_state(config: CoreConfig) -> anyhow::Result<AppState> {
+    match config.store {
+        StoreBackend::Embedded => embedded_state(config),
+        StoreBackend::Neo4j => {
+            let store = Neo4jStore::connect(&config.neo4j_settings()?).await?;
+            Ok(AppState::new(Arc::new(store), config))
+        }
+    }
+}
+
 /// Serves the core until `shutdown` resolves.
 pub async fn serve(
     config: CoreConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bind = config.bind;
-    let app = router(embedded_state(config)?);
+    let app = router(store_state(config).await?);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(%bind, "mimir core listening");
     axum::serve(listener, app)

@@ -1,6 +1,31 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use mimir_core::config::CoreConfig;
+use std::path::PathBuf;
 use tokio::signal::unix::{signal, SignalKind};
+
+/// Mimir core: knowledge graph, MCP tools and REST API. Without a subcommand, serves.
+#[derive(Parser)]
+#[command(name = "mimir-core")]
+struct Cli {
+    #[command(flatten)]
+    config: CoreConfig,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes the whole graph of the configured store (MIMIR_STORE) to a new JSON-lines file.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Loads an export file into the configured store, which must be empty (all or nothing).
+    Import {
+        #[arg(long = "in")]
+        input: PathBuf,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -9,7 +34,23 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = CoreConfig::parse();
+    let Cli { config, command } = Cli::parse();
+    match command {
+        None => serve(config).await,
+        Some(Command::Export { out }) => {
+            let counts = mimir_core::migrate::export(&config, &out).await?;
+            tracing::info!(nodes = counts.nodes, edges = counts.edges, file = %out.display(), "exported");
+            Ok(())
+        }
+        Some(Command::Import { input }) => {
+            let counts = mimir_core::migrate::import(&config, &input).await?;
+            tracing::info!(nodes = counts.nodes, edges = counts.edges, file = %input.display(), "imported");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: CoreConfig) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     mimir_core::serve(config, async move {
         tokio::select! {

@@ -29,7 +29,9 @@ fn main() {
         eprintln!("usage: passthrough LISTEN UPSTREAM CERT KEY");
         std::process::exit(2);
     };
-    let mut server = Server::new(None).expect("pingora server");
+    // Same worker count as the gateway's default and the benchmark's nginx.
+    let conf = pingora::server::configuration::ServerConf { threads: 2, ..Default::default() };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(
         &server.configuration,

@@ -7,6 +7,9 @@
 //! 4. Host ([`forwarded`]);
 //! 5. path normalization ([`normalize`]);
 //! 6. forwarding headers ([`identity`]);
+//! 7. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
+//!    here, everything else needs a credential (401 otherwise); the verified identity is injected
+//!    and the client's credentials removed ([`identity`]);
 //!
 //! then the upstream, and on the way back HSTS + request id on every response, JSON errors
 //! ([`errors`]), metrics and the access log.
@@ -24,6 +27,9 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::authn::endpoints::{self, Reply};
+use crate::authn::routes::{self, Route};
+use crate::authn::{challenge, AuthFailure, Authenticator, Principal};
 use crate::config::{LimitConfig, ProxyConfig};
 use crate::errors::{self, Reject};
 use crate::metrics::{self, Metrics};
@@ -45,6 +51,8 @@ pub struct Gateway {
     /// Template for every upstream request: address, TLS and timeouts are fixed.
     peer: HttpPeer,
     metrics: Arc<Metrics>,
+    /// `None` when `auth.enabled = false`.
+    auth: Option<Arc<Authenticator>>,
 }
 
 /// Per-request state.
@@ -56,6 +64,10 @@ pub struct RequestCtx {
     path: String,
     route: &'static str,
     body_bytes: u64,
+    /// The validated Host.
+    host: String,
+    /// Who sent the request, once authenticated; read by the stages after authentication.
+    pub principal: Option<Principal>,
 }
 
 impl Gateway {
@@ -94,6 +106,12 @@ impl Gateway {
             hsts,
             peer,
             metrics,
+            auth: if config.auth.enabled {
+                Some(Arc::new(Authenticator::new(config)?))
+            } else {
+                tracing::warn!("auth.enabled = false: requests are forwarded unauthenticated");
+                None
+            },
         })
     }
 
@@ -132,6 +150,7 @@ impl Gateway {
         framing::check_limits(req, &self.limits)?;
 
         let host = forwarded::validated_host(req).map_err(Reject::bad_request)?;
+        ctx.host = host.clone();
 
         // One normalization; the upstream gets exactly the target the checks saw.
         let target = normalize::normalize_target(req.raw_path(), &self.path_options)
@@ -156,6 +175,77 @@ impl Gateway {
         Ok(())
     }
 
+    /// Stage 7. `Ok(true)` when a response was sent (401, or a proxy endpoint's answer).
+    async fn authenticate(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(auth) = &self.auth {
+            match routes::classify(&ctx.path) {
+                Route::Local(endpoint) => {
+                    let reply =
+                        endpoints::serve(auth, endpoint, session, &ctx.host, &ctx.request_id).await;
+                    self.send_reply(session, ctx, reply).await?;
+                    return Ok(true);
+                }
+                Route::Public => {}
+                Route::Protected => {
+                    let req = session.req_header();
+                    match auth.authenticate(&req.headers, req.uri.query()).await {
+                        Ok(principal) => {
+                            identity::inject_identity(session.req_header_mut(), &principal)?;
+                            ctx.principal = Some(principal);
+                        }
+                        Err(failure) => {
+                            self.send_auth_failure(session, ctx, auth, failure).await?;
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        identity::strip_credentials(session.req_header_mut())?;
+        Ok(false)
+    }
+
+    async fn send_auth_failure(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        auth: &Authenticator,
+        failure: AuthFailure,
+    ) -> Result<()> {
+        let (presented, message) = match &failure {
+            AuthFailure::Missing => (false, "authentication required"),
+            AuthFailure::Invalid(reason) => {
+                tracing::info!(request_id = %ctx.request_id, reason = %reason, "credential refused");
+                (true, "invalid or expired credential")
+            }
+            AuthFailure::Malformed(why) => {
+                return self
+                    .send_error(session, ctx, Reject::bad_request(*why))
+                    .await;
+            }
+        };
+        let resource = challenge::resource(&auth.config.resource, &ctx.host);
+        let (resp, body) = challenge::unauthorized(&resource, presented, message, &ctx.request_id)?;
+        self.write_generated(session, ctx, resp, body).await
+    }
+
+    async fn send_reply(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        reply: Reply,
+    ) -> Result<()> {
+        let mut resp = ResponseHeader::build(reply.status, Some(6))?;
+        resp.insert_header("content-type", reply.content_type)?;
+        resp.insert_header("content-length", reply.body.len())?;
+        resp.insert_header("cache-control", "no-store")?;
+        resp.insert_header("x-content-type-options", "nosniff")?;
+        for (name, value) in reply.headers {
+            resp.insert_header(name, value)?;
+        }
+        self.write_generated(session, ctx, resp, reply.body).await
+    }
+
     /// HSTS and the request id go on every response, proxied or generated.
     fn stamp(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
         if let Some(hsts) = &self.hsts {
@@ -173,7 +263,18 @@ impl Gateway {
         ctx: &RequestCtx,
         reject: Reject,
     ) -> Result<()> {
-        let (mut resp, body) = errors::json_error(reject.status, &reject.message, &ctx.request_id)?;
+        let (resp, body) = errors::json_error(reject.status, &reject.message, &ctx.request_id)?;
+        self.write_generated(session, ctx, resp, body).await
+    }
+
+    /// Write a response the proxy produced itself (stamped), then close the connection.
+    async fn write_generated(
+        &self,
+        session: &mut Session,
+        ctx: &RequestCtx,
+        mut resp: ResponseHeader,
+        body: Bytes,
+    ) -> Result<()> {
         self.stamp(&mut resp, ctx)?;
         // Unread request bytes may follow: never reuse the connection after an error.
         session.set_keepalive(None);
@@ -198,12 +299,14 @@ impl ProxyHttp for Gateway {
             path: String::new(),
             route: "other",
             body_bytes: 0,
+            host: String::new(),
+            principal: None,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match self.admit(session, ctx) {
-            Ok(()) => Ok(false),
+            Ok(()) => self.authenticate(session, ctx).await,
             Err(reject) => {
                 self.send_error(session, ctx, reject).await?;
                 Ok(true)
@@ -285,6 +388,9 @@ impl ProxyHttp for Gateway {
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             request_id = %ctx.request_id,
             client_ip = %ctx.client_ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+            user = ctx.principal.as_ref().map_or("-", |p| p.user_id.as_str()),
+            auth = ctx.principal.as_ref().map_or("-", |p| p.method.as_str()),
+            key_id = ctx.principal.as_ref().and_then(|p| p.key_id.as_deref()).unwrap_or("-"),
             "request"
         );
     }

@@ -2,14 +2,22 @@
 //!
 //! [`strip_client_headers`] runs first in the request pipeline, so every later stage (and the
 //! upstream) only sees identity and forwarding headers the proxy itself set with
-//! [`set_forwarding_headers`].
+//! [`set_forwarding_headers`] and, after authentication, [`inject_identity`].
+//! [`strip_credentials`] removes the client's credentials before forwarding: the upstream never
+//! sees a token, key or session cookie (no token passthrough).
 
 use http::header::{HeaderName, CONNECTION};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
+use crate::authn::credentials::{QUERY_CREDENTIALS, SESSION_COOKIE};
+use crate::authn::Principal;
 use crate::forwarded::ClientChain;
 use crate::request_id;
+
+/// The verified user id and roles (comma-separated) the core receives.
+pub const USER_ID: &str = "x-user-id";
+pub const USER_ROLES: &str = "x-user-roles";
 
 /// Families of request headers only the proxy may set (`X-User-ID`, `X-User-Roles`,
 /// `X-Forwarded-For`, `X-Forwarded-User`, ...).
@@ -90,6 +98,60 @@ pub fn set_forwarding_headers(
     Ok(())
 }
 
+/// Set the authenticated identity. Values were checked to be header-safe when the principal was
+/// built.
+pub fn inject_identity(req: &mut RequestHeader, principal: &Principal) -> Result<()> {
+    req.insert_header(USER_ID, principal.user_id.as_str())?;
+    req.insert_header(USER_ROLES, principal.roles.join(","))?;
+    Ok(())
+}
+
+/// Remove `Authorization`, `X-API-Key`, the session cookie (other cookies stay) and credential
+/// query parameters.
+pub fn strip_credentials(req: &mut RequestHeader) -> Result<()> {
+    req.remove_header(&http::header::AUTHORIZATION);
+    req.remove_header("x-api-key");
+    let cookies: Vec<String> = req
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    if cookies.iter().any(|c| c.contains(SESSION_COOKIE)) {
+        req.remove_header(&http::header::COOKIE);
+        let kept: Vec<&str> = cookies
+            .iter()
+            .flat_map(|c| c.split(';'))
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .filter(|pair| pair.split('=').next() != Some(SESSION_COOKIE))
+            .collect();
+        if !kept.is_empty() {
+            req.insert_header(http::header::COOKIE, kept.join("; "))?;
+        }
+    }
+    if let Some(query) = req.uri.query() {
+        let is_credential = |pair: &&str| {
+            let name = pair.split('=').next().unwrap_or("");
+            QUERY_CREDENTIALS.contains(&name)
+        };
+        if query.split('&').any(|pair| is_credential(&pair)) {
+            let kept: Vec<&str> = query.split('&').filter(|p| !is_credential(p)).collect();
+            let path = req.uri.path();
+            let target = if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            };
+            let uri = http::Uri::try_from(target).map_err(|e| {
+                pingora::Error::because(pingora::ErrorType::InternalError, "uri", e)
+            })?;
+            req.set_uri(uri);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +189,26 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["accept", "authorization", "connection"]);
         assert_eq!(req.headers.get("connection").unwrap(), "close");
+    }
+
+    #[test]
+    fn credentials_never_reach_the_upstream() {
+        let mut req =
+            RequestHeader::build("GET", b"/api/x?a=1&access_token=t&api_key=k&b=2", None).unwrap();
+        for (name, value) in [
+            ("Authorization", "Bearer t"),
+            ("X-API-Key", "mimir_k"),
+            ("Cookie", "theme=dark; mimir_session=secret"),
+            ("Cookie", "lang=en"),
+        ] {
+            req.append_header(name, value).unwrap();
+        }
+        strip_credentials(&mut req).unwrap();
+        let mut names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["cookie"]);
+        assert_eq!(req.headers.get("cookie").unwrap(), "theme=dark; lang=en");
+        assert_eq!(req.uri.to_string(), "/api/x?a=1&b=2");
     }
 
     #[test]

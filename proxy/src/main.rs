@@ -34,6 +34,20 @@ enum Command {
         #[arg(long, default_value = "certs/dev")]
         dir: PathBuf,
     },
+    /// Manage API keys in `auth.keys_file`.
+    Keys {
+        #[command(subcommand)]
+        command: mimir_proxy::authn::cli::KeysCommand,
+    },
+    /// Refuse every API key, session and proxy-issued token issued until now.
+    Lockdown,
+    /// Show how the authorization policy decides a request, and which rule decides it.
+    Explain(mimir_proxy::authz::explain::ExplainArgs),
+    /// Verify, read and search audit files; generate a checkpoint signing key.
+    Audit {
+        #[command(subcommand)]
+        command: mimir_proxy::audit::cli::AuditCommand,
+    },
 }
 
 /// Exit status for an invalid configuration (and other usage errors).
@@ -53,6 +67,22 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
+        Command::Keys { command } => match config::load(cli.config.as_deref()) {
+            Ok(cfg) => mimir_proxy::authn::cli::run_keys(command, &cfg.auth.keys_file),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::Explain(args) => mimir_proxy::authz::explain::run(cli.config.as_deref(), &args),
+        Command::Lockdown => match config::load(cli.config.as_deref()) {
+            Ok(cfg) => mimir_proxy::authn::cli::run_lockdown(&cfg.auth.lockdown_file),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::Audit { command } => mimir_proxy::audit::cli::run(command),
         Command::GenCerts { dir } => match mimir_proxy::devcert::generate(&dir) {
             Ok(certs) => {
                 println!("CA certificate (trust this): {}", certs.ca_cert.display());

@@ -16,8 +16,9 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cargo build --release -q -p mimir-proxy --bins --examples
-BIN=target/release
+# BENCH_BIN_DIR: use binaries built earlier (its examples/ holds passthrough) instead of building.
+BIN="${BENCH_BIN_DIR:-target/release}"
+[ -n "${BENCH_BIN_DIR:-}" ] || cargo build --release -q -p mimir-proxy --bins --examples
 "$BIN/mimir-proxy" gen-certs --dir "$WORK/certs" >/dev/null
 
 # Fixed upstream and nginx reverse proxy share one nginx master, like a real deployment would.
@@ -35,7 +36,7 @@ http {
   server { listen 127.0.0.1:18080; location / { root $WORK; try_files /payload =404; default_type text/plain; } }
   upstream mimir_server { server 127.0.0.1:18080; keepalive 32; }
   server {
-    listen 127.0.0.1:18445 ssl; http2 on;
+    listen 127.0.0.1:18445 ssl http2;
     ssl_certificate $WORK/certs/server.pem; ssl_certificate_key $WORK/certs/server.key;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384;
@@ -105,16 +106,17 @@ for t in a-upstream b-pingora c-mimir-proxy d-nginx; do
 done
 echo "(RSS of (a) and (d) is the shared nginx master + workers.)"
 
-# Latency at half of mimir-proxy's maximum throughput, fixed rate (hey: -q is per worker).
+# Latency at half of mimir-proxy's maximum throughput, fixed rate (hey: -q is per worker;
+# -host so hey sends SNI `localhost`, not `127.0.0.1:PORT`, which rustls rightly refuses).
 HALF=$(awk -v r="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%d", r/2}')
 PER_WORKER=$(( HALF / CONNS > 0 ? HALF / CONNS : 1 ))
 echo
-echo "fixed rate ≈ $((PER_WORKER * CONNS)) req/s (half of (c)'s max): hey -z ${DURATION}s -c $CONNS -q $PER_WORKER"
+echo "fixed rate ≈ $((PER_WORKER * CONNS)) req/s (half of (c)'s max): hey -z ${DURATION}s -c $CONNS -q $PER_WORKER -host localhost"
 printf '%-15s %10s\n' target p99_ms
 declare -A FIXED
 for pair in a-upstream=http://127.0.0.1:18080/ c-mimir-proxy=https://127.0.0.1:18444/ d-nginx=https://127.0.0.1:18445/; do
   t="${pair%%=*}"; url="${pair#*=}"
-  FIXED[$t]=$(hey -z "${DURATION}s" -c "$CONNS" -q "$PER_WORKER" "$url" | awk '/99% in/ {printf "%.3f", $3*1000}')
+  FIXED[$t]=$(hey -z "${DURATION}s" -c "$CONNS" -q "$PER_WORKER" -host localhost "$url" | awk '/99% in/ {printf "%.3f", $3*1000}')
   printf '%-15s %10s\n' "$t" "${FIXED[$t]}"
 done
 echo "added p99 by mimir-proxy over direct: $(awk -v c="${FIXED[c-mimir-proxy]}" -v a="${FIXED[a-upstream]}" 'BEGIN {printf "%.3f", c-a}') ms"

@@ -30,12 +30,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Core:
+class Service:
+    """A child process that is ready once `ready_url` answers 200; `stop` terminates it."""
+
+    name = "service"
+
+    def __init__(self, log: pathlib.Path):
+        self.log = log
+        self.process = None
+
+    def spawn(self, argv, env, ready_url: str) -> None:
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"{self.name} exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"{self.name} did not become ready within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class Core(Service):
     """One mimir-core process; `start` again after `stop` reuses the same data directory."""
 
+    name = "mimir-core"
+
     def __init__(self, data_dir: pathlib.Path, index_root: pathlib.Path, log: pathlib.Path):
-        self.data_dir, self.index_root, self.log = data_dir, index_root, log
-        self.process = None
+        super().__init__(log)
+        self.data_dir, self.index_root = data_dir, index_root
         self.port = None
 
     @property
@@ -58,30 +96,7 @@ class Core:
             "RUST_LOG": "warn",
         }
         env.pop("MIMIR_ALLOWED_ORIGINS", None)
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([str(CORE_BIN)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"mimir-core exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail("mimir-core did not become healthy within 30 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        self.spawn([str(CORE_BIN)], env, f"{self.base}/health")
 
 
 @pytest.fixture(scope="session")
@@ -137,12 +152,14 @@ def fresh_core(tmp_path_factory, index_root):
 PROXY_BIN = pathlib.Path(os.environ.get("MIMIR_PROXY_BIN", REPO / "target" / "debug" / "mimir-proxy"))
 
 
-class Proxy:
+class Proxy(Service):
     """One mimir-proxy process with a freshly generated dev CA, in front of `upstream_port`."""
 
+    name = "mimir-proxy"
+
     def __init__(self, workdir: pathlib.Path, upstream_port: int, extra_toml: str = ""):
+        super().__init__(workdir / "proxy.log")
         self.workdir, self.upstream_port, self.extra_toml = workdir, upstream_port, extra_toml
-        self.process = None
         self.port = self.admin_port = None
         self.ca = workdir / "certs" / "ca.pem"
 
@@ -170,32 +187,8 @@ class Proxy:
             f'[log]\nlevel = "warn"\n{self.extra_toml}'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("MIMIR_")}
-        with open(self.workdir / "proxy.log", "ab") as log:
-            self.process = subprocess.Popen(
-                [str(PROXY_BIN), "run", "--config", str(config)], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"mimir-proxy exited with {self.process.returncode}: {(self.workdir / 'proxy.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail("mimir-proxy did not become ready within 30 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        self.spawn([str(PROXY_BIN), "run", "--config", str(config)], env,
+                   f"http://127.0.0.1:{self.admin_port}/readyz")
 
 
 @pytest.fixture(scope="session")

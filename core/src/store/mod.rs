@@ -2,6 +2,7 @@
 //! and must pass the shared conformance suite in `core/tests/store_conformance.rs`.
 
 pub mod embedded;
+pub mod neo4j;
 pub mod properties;
 
 use async_trait::async_trait;

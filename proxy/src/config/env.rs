@@ -3,6 +3,7 @@
 //! `NAME_FILE` (path of a file holding the value: Docker/Kubernetes secrets).
 
 use super::{ConfigError, Issue, LogFormat, Origin, ProxyConfig};
+use crate::audit::config as audit;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -127,6 +128,49 @@ pub(crate) fn apply(
     }
     if let Some(v) = o.take("MIMIR_LOG_LEVEL", "log.level", |v| Ok(v.to_owned())) {
         cfg.log.level = v;
+    }
+    if let Some(v) = o.take(
+        "MIMIR_ENABLE_AUDIT_LOGGING",
+        "audit.enabled",
+        audit::parse_bool,
+    ) {
+        cfg.audit.enabled = v;
+    }
+    if let Some(v) = o.take(
+        "MIMIR_AUDIT_LOG_DESTINATION",
+        "audit.destinations",
+        audit::parse_destinations,
+    ) {
+        cfg.audit.destinations = v;
+    }
+    if let Some(v) = o.take("MIMIR_AUDIT_LOG_FILE", "audit.file.path", |v| Ok(v.into())) {
+        cfg.audit.file.path = v;
+    }
+    if let Some(v) = o.take("MIMIR_AUDIT_WEBHOOK_URL", "audit.webhook.url", |v| {
+        Ok(v.to_owned())
+    }) {
+        cfg.audit.webhook.url = v;
+    }
+    if let Some(v) = o.take(
+        "MIMIR_AUDIT_WEBHOOK_AUTH_HEADER",
+        "audit.webhook.auth_header",
+        |v| Ok(v.to_owned()),
+    ) {
+        cfg.audit.webhook.auth_header = Some(v);
+    }
+    if let Some(v) = o.take(
+        "MIMIR_AUDIT_WEBHOOK_BATCH_SIZE",
+        "audit.webhook.batch_size",
+        audit::parse_count,
+    ) {
+        cfg.audit.webhook.batch_size = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = o.take(
+        "MIMIR_AUDIT_WEBHOOK_BATCH_INTERVAL_MS",
+        "audit.webhook.batch_interval_ms",
+        audit::parse_count,
+    ) {
+        cfg.audit.webhook.batch_interval_ms = v;
     }
     (o.origins, o.issues)
 }

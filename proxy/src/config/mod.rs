@@ -8,6 +8,7 @@ mod error;
 mod load;
 mod validate;
 
+pub(crate) use document::Document;
 pub use env::{env_value, EnvSource, ProcessEnv};
 pub use error::{ConfigError, Issue, Origin};
 pub use load::{check, load, load_with_env};
@@ -27,6 +28,10 @@ pub struct ProxyConfig {
     pub paths: PathConfig,
     pub limits: LimitConfig,
     pub log: LogConfig,
+    pub auth: crate::authn::config::AuthConfig,
+    pub audit: crate::audit::config::AuditConfig,
+    pub authz: crate::authz::config::AuthzConfig,
+    pub traffic: crate::ratelimit::config::TrafficConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

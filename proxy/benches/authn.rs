@@ -1,0 +1,99 @@
+//! Authentication costs: JWT verification per algorithm (signature checked every time) against
+//! a verified token served from the cache, and API key checks.
+//!
+//!     cargo bench -p mimir-proxy --bench authn
+
+#[path = "../tests/authn_harness/keys.rs"]
+#[allow(dead_code)]
+mod keys;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use http::HeaderMap;
+use mimir_proxy::authn::config::AuthConfig;
+use mimir_proxy::authn::jwt::{IssuerPolicy, JwtVerifier, KeySource};
+use mimir_proxy::authn::keys::KeySet;
+use mimir_proxy::authn::keystore::{KeyFile, KeyRecord};
+use mimir_proxy::authn::{apikey, Authenticator};
+use serde_json::json;
+
+const ISSUER: &str = "https://idp.bench";
+const AUDIENCE: &str = "https://mimir.bench";
+
+fn verifier(keys: &[&keys::TestKey]) -> JwtVerifier {
+    let jwks = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
+    let policy = IssuerPolicy::new(
+        ISSUER,
+        &[AUDIENCE.to_owned()],
+        &keys.iter().map(|k| k.alg).collect::<Vec<_>>(),
+        KeySource::Static(KeySet::from_jwks(jwks.to_string().as_bytes()).unwrap()),
+        "sub",
+        &["realm_access.roles".to_owned()],
+        30,
+        false,
+    );
+    JwtVerifier::new(vec![policy], 30, 8192)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (rsa, ec, ed) = (keys::rsa("r"), keys::ec("e"), keys::ed("d"));
+    let verifier = verifier(&[&rsa, &ec, &ed]);
+    let now = keys::now();
+    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 3600,
+                        "realm_access": {"roles": ["developer", "analyst"]}});
+    let mut group = c.benchmark_group("jwt_uncached");
+    for (name, key) in [("RS256", &rsa), ("ES256", &ec), ("EdDSA", &ed)] {
+        let token = key.sign(&claims);
+        assert!(rt.block_on(verifier.verify(&token, now)).is_ok());
+        group.bench_function(name, |b| {
+            b.iter(|| rt.block_on(verifier.verify(&token, now)).unwrap())
+        });
+    }
+    group.finish();
+
+    let dir = tempfile::tempdir().unwrap();
+    let new_key = apikey::generate().unwrap();
+    KeyFile {
+        keys: vec![KeyRecord {
+            id: new_key.id.clone(),
+            name: "bench".into(),
+            roles: vec!["viewer".into()],
+            created_at: now - 10,
+            expires_at: None,
+            revoked_at: None,
+            hash: new_key.hash.clone(),
+        }],
+    }
+    .save(&dir.path().join("keys.json"))
+    .unwrap();
+    let config = AuthConfig {
+        keys_file: dir.path().join("keys.json"),
+        lockdown_file: dir.path().join("lockdown"),
+        ..AuthConfig::default()
+    };
+    let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
+    let (token, _) = auth
+        .local
+        .issue("alice", &["developer".to_owned()], now - 5)
+        .unwrap();
+    let mut bearer = HeaderMap::new();
+    bearer.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let mut api_key = HeaderMap::new();
+    api_key.insert("x-api-key", new_key.key.parse().unwrap());
+    assert!(rt.block_on(auth.authenticate(&bearer, None)).is_ok());
+    assert!(rt.block_on(auth.authenticate(&api_key, None)).is_ok());
+
+    let mut group = c.benchmark_group("authenticate");
+    group.bench_function("jwt_cached", |b| {
+        b.iter(|| rt.block_on(auth.authenticate(&bearer, None)).unwrap())
+    });
+    group.bench_function("api_key", |b| {
+        b.iter(|| rt.block_on(auth.authenticate(&api_key, None)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

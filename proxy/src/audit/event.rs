@@ -1,0 +1,397 @@
+//! The audit event: one ECS-style JSON object per line, with flat dotted keys (`user.id`, not
+//! `{"user":{"id":…}}`). Constructors exist for every kind of event the proxy records; none of
+//! them takes a credential, and free-text inputs are cut down so that a query string, a pasted
+//! token or an oversized header cannot travel into the log.
+
+use serde::Serialize;
+use std::net::IpAddr;
+use std::time::Duration;
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
+
+/// `@timestamp`: RFC 3339, UTC, milliseconds.
+const TIMESTAMP: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+/// Longest user agent kept.
+const MAX_USER_AGENT: usize = 256;
+/// Longest attempted user name (failed logins) and other caller-supplied identifiers.
+const MAX_NAME: usize = 128;
+/// Longest path kept.
+const MAX_PATH: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Unknown,
+}
+
+/// `event.category` (ECS allowed values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Web,
+    Authentication,
+    Iam,
+    Configuration,
+    Network,
+    File,
+}
+
+/// `event.action`: what happened. The string forms are the documented contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    HttpRequest,
+    UserLogin,
+    UserLogout,
+    UserLoginFailed,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    LockdownEnabled,
+    LockdownDisabled,
+    PolicyReload,
+    IpDenied,
+    RateLimited,
+    AuditFileDeleted,
+    AuditFileArchived,
+}
+
+impl Action {
+    fn category(self) -> Category {
+        match self {
+            Self::HttpRequest => Category::Web,
+            Self::UserLogin | Self::UserLogout | Self::UserLoginFailed => Category::Authentication,
+            Self::ApiKeyCreated | Self::ApiKeyRevoked => Category::Iam,
+            Self::LockdownEnabled | Self::LockdownDisabled | Self::PolicyReload => {
+                Category::Configuration
+            }
+            Self::IpDenied | Self::RateLimited => Category::Network,
+            Self::AuditFileDeleted | Self::AuditFileArchived => Category::File,
+        }
+    }
+}
+
+/// One audit event. Build it with a constructor, add context with the `with_*` methods, hand it
+/// to [`super::Audit::record`]. The chain fields (`seq`, `prev_hash`, `hash`) are added by the
+/// writer, which alone knows the order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    #[serde(rename = "event.kind")]
+    kind: &'static str,
+    #[serde(rename = "event.category")]
+    category: Category,
+    #[serde(rename = "event.action")]
+    action: Action,
+    #[serde(rename = "event.outcome")]
+    outcome: Outcome,
+    #[serde(rename = "event.reason", skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Nanoseconds, as ECS defines `event.duration`.
+    #[serde(rename = "event.duration", skip_serializing_if = "Option::is_none")]
+    duration: Option<u64>,
+    #[serde(rename = "user.id", skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(rename = "user.roles", skip_serializing_if = "Vec::is_empty")]
+    user_roles: Vec<String>,
+    /// The name typed into a failed login (there is no authenticated `user.id` then).
+    #[serde(rename = "user.name", skip_serializing_if = "Option::is_none")]
+    user_name: Option<String>,
+    /// How the caller authenticated: `jwt`, `api_key`, `session`, `dev`, …
+    #[serde(
+        rename = "authentication.method",
+        skip_serializing_if = "Option::is_none"
+    )]
+    auth_method: Option<String>,
+    #[serde(rename = "source.ip", skip_serializing_if = "Option::is_none")]
+    source_ip: Option<IpAddr>,
+    #[serde(
+        rename = "user_agent.original",
+        skip_serializing_if = "Option::is_none"
+    )]
+    user_agent: Option<String>,
+    #[serde(
+        rename = "http.request.method",
+        skip_serializing_if = "Option::is_none"
+    )]
+    method: Option<String>,
+    #[serde(rename = "url.path", skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(
+        rename = "http.response.status_code",
+        skip_serializing_if = "Option::is_none"
+    )]
+    status: Option<u16>,
+    #[serde(rename = "mcp.method", skip_serializing_if = "Option::is_none")]
+    mcp_method: Option<String>,
+    #[serde(rename = "mcp.tool", skip_serializing_if = "Option::is_none")]
+    mcp_tool: Option<String>,
+    /// The request id (`X-Request-ID`).
+    #[serde(rename = "trace.id", skip_serializing_if = "Option::is_none")]
+    trace_id: Option<String>,
+    /// Identifier of an API key (never the key itself).
+    #[serde(rename = "api_key.id", skip_serializing_if = "Option::is_none")]
+    api_key_id: Option<String>,
+    /// A file the event is about: the policy file reloaded, the audit file deleted or archived.
+    #[serde(rename = "file.path", skip_serializing_if = "Option::is_none")]
+    file_path: Option<String>,
+    /// Which limit was hit (e.g. `per-user`, `per-ip`).
+    #[serde(rename = "rate_limit.name", skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<String>,
+}
+
+/// What the gateway knows about a finished request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo<'a> {
+    pub method: &'a str,
+    /// The path; anything from `?` or `#` on is dropped (query strings can carry tokens).
+    pub path: &'a str,
+    pub status: u16,
+    pub duration: Duration,
+    pub request_id: &'a str,
+    pub source_ip: Option<IpAddr>,
+    pub user_agent: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub roles: &'a [String],
+    pub mcp_method: Option<&'a str>,
+    pub mcp_tool: Option<&'a str>,
+}
+
+impl AuditEvent {
+    fn new(action: Action, outcome: Outcome) -> Self {
+        Self {
+            timestamp: timestamp(OffsetDateTime::now_utc()),
+            kind: "event",
+            category: action.category(),
+            action,
+            outcome,
+            reason: None,
+            duration: None,
+            user_id: None,
+            user_roles: Vec::new(),
+            user_name: None,
+            auth_method: None,
+            source_ip: None,
+            user_agent: None,
+            method: None,
+            path: None,
+            status: None,
+            mcp_method: None,
+            mcp_tool: None,
+            trace_id: None,
+            api_key_id: None,
+            file_path: None,
+            rate_limit: None,
+        }
+    }
+
+    /// Every proxied or refused request; the outcome follows the status (< 400 is success).
+    pub fn request(info: &RequestInfo<'_>) -> Self {
+        let outcome = if info.status < 400 {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut e = Self::new(Action::HttpRequest, outcome);
+        e.method = Some(clip(info.method, 16));
+        e.path = Some(clean_path(info.path));
+        e.status = Some(info.status);
+        e.duration = Some(u64::try_from(info.duration.as_nanos()).unwrap_or(u64::MAX));
+        e.trace_id = Some(clip(info.request_id, MAX_NAME));
+        e.source_ip = info.source_ip;
+        e.user_agent = info.user_agent.map(|ua| clip(ua, MAX_USER_AGENT));
+        e.mcp_method = info.mcp_method.map(|m| clip(m, MAX_NAME));
+        e.mcp_tool = info.mcp_tool.map(|t| clip(t, MAX_NAME));
+        e.with_user(info.user_id, info.roles)
+    }
+
+    pub fn login(user_id: &str, roles: &[String], method: &str) -> Self {
+        Self::new(Action::UserLogin, Outcome::Success)
+            .with_user(Some(user_id), roles)
+            .with_auth_method(method)
+    }
+
+    pub fn logout(user_id: &str) -> Self {
+        Self::new(Action::UserLogout, Outcome::Success).with_user(Some(user_id), &[])
+    }
+
+    /// `attempted_user` is what the client typed or presented as a name, if anything; `reason` is
+    /// a fixed description such as `bad credentials` or `expired token`, never the credential.
+    pub fn login_failed(attempted_user: Option<&str>, method: &str, reason: &'static str) -> Self {
+        let mut e = Self::new(Action::UserLoginFailed, Outcome::Failure).with_auth_method(method);
+        e.user_name = attempted_user.map(|u| clip(u, MAX_NAME));
+        e.reason = Some(reason.to_owned());
+        e
+    }
+
+    /// `actor` created the key `key_id` (its public identifier).
+    pub fn api_key_created(actor: &str, key_id: &str) -> Self {
+        let mut e = Self::new(Action::ApiKeyCreated, Outcome::Success).with_user(Some(actor), &[]);
+        e.api_key_id = Some(clip(key_id, MAX_NAME));
+        e
+    }
+
+    pub fn api_key_revoked(actor: &str, key_id: &str) -> Self {
+        let mut e = Self::new(Action::ApiKeyRevoked, Outcome::Success).with_user(Some(actor), &[]);
+        e.api_key_id = Some(clip(key_id, MAX_NAME));
+        e
+    }
+
+    /// Emergency lockdown switched on or off by `actor`.
+    pub fn lockdown(actor: &str, enabled: bool, reason: &str) -> Self {
+        let action = if enabled {
+            Action::LockdownEnabled
+        } else {
+            Action::LockdownDisabled
+        };
+        let mut e = Self::new(action, Outcome::Success).with_user(Some(actor), &[]);
+        e.reason = Some(clip(reason, MAX_PATH));
+        e
+    }
+
+    /// A policy reload of `file`; `error` is the validation message when it was refused.
+    pub fn policy_reload(file: &str, error: Option<&str>) -> Self {
+        let outcome = if error.is_some() {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        let mut e = Self::new(Action::PolicyReload, outcome);
+        e.file_path = Some(clip(file, MAX_PATH));
+        e.reason = error.map(|m| clip(m, MAX_PATH));
+        e
+    }
+
+    /// A connection or request refused by the IP allow/deny rules.
+    pub fn ip_denied(ip: IpAddr) -> Self {
+        let mut e = Self::new(Action::IpDenied, Outcome::Failure);
+        e.source_ip = Some(ip);
+        e
+    }
+
+    /// A request refused by the rate limit named `limit`.
+    pub fn rate_limited(ip: Option<IpAddr>, user_id: Option<&str>, limit: &str) -> Self {
+        let mut e = Self::new(Action::RateLimited, Outcome::Failure).with_user(user_id, &[]);
+        e.source_ip = ip;
+        e.rate_limit = Some(clip(limit, MAX_NAME));
+        e
+    }
+
+    /// Retention removed (`archived == false`) or moved away a rotated audit file.
+    pub(crate) fn retention(file: &str, archived: bool) -> Self {
+        let action = if archived {
+            Action::AuditFileArchived
+        } else {
+            Action::AuditFileDeleted
+        };
+        let mut e = Self::new(action, Outcome::Success);
+        e.file_path = Some(clip(file, MAX_PATH));
+        e
+    }
+
+    pub fn with_user(mut self, user_id: Option<&str>, roles: &[String]) -> Self {
+        self.user_id = user_id.map(|u| clip(u, MAX_NAME));
+        self.user_roles = roles.iter().map(|r| clip(r, MAX_NAME)).collect();
+        self
+    }
+
+    pub fn with_source(mut self, ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        self.source_ip = ip;
+        self.user_agent = user_agent.map(|ua| clip(ua, MAX_USER_AGENT));
+        self
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        self.trace_id = Some(clip(request_id, MAX_NAME));
+        self
+    }
+
+    pub fn with_request(mut self, method: &str, path: &str) -> Self {
+        self.method = Some(clip(method, 16));
+        self.path = Some(clean_path(path));
+        self
+    }
+
+    pub fn with_auth_method(mut self, method: &str) -> Self {
+        self.auth_method = Some(clip(method, 32));
+        self
+    }
+
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The JSON object without its closing brace, ready for the chain fields.
+    pub(crate) fn to_open_json(&self) -> Vec<u8> {
+        // Serializing a struct of strings, numbers and enums cannot fail.
+        let mut json = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        json.pop();
+        json
+    }
+}
+
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
+    at.format(TIMESTAMP)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+}
+
+/// At most `max` bytes, cut on a character boundary; control characters become spaces.
+fn clip(value: &str, max: usize) -> String {
+    let mut end = value.len().min(max);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn clean_path(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    clip(path, MAX_PATH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_drops_query_and_controls() {
+        let roles = vec!["admin".to_string()];
+        let e = AuditEvent::request(&RequestInfo {
+            method: "POST",
+            path: "/mcp?access_token=abc#frag",
+            status: 403,
+            duration: Duration::from_millis(3),
+            request_id: "r1",
+            source_ip: Some("10.0.0.1".parse().unwrap()),
+            user_agent: Some("curl/8\r\nX-Evil: 1"),
+            user_id: Some("alice"),
+            roles: &roles,
+            mcp_method: Some("tools/call"),
+            mcp_tool: Some("add_node"),
+        });
+        let mut json = e.to_open_json();
+        json.push(b'}');
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["url.path"], "/mcp");
+        assert_eq!(v["event.outcome"], "failure");
+        assert_eq!(v["event.action"], "http-request");
+        assert_eq!(v["event.duration"], 3_000_000);
+        assert_eq!(v["user_agent.original"], "curl/8  X-Evil: 1");
+        assert_eq!(v["user.roles"][0], "admin");
+        assert_eq!(v["mcp.tool"], "add_node");
+        assert!(v["@timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("ééé", 3), "é");
+        assert_eq!(clip("abc", 10), "abc");
+    }
+}

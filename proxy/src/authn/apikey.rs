@@ -1,0 +1,97 @@
+//! API key format: `mimir_<id>_<secret>`, where `<id>` is 12 hex characters (safe to log and to
+//! list) and `<secret>` is 256 random bits, base64url. Only SHA-256 of the whole key is stored;
+//! a presented key is looked up by its id and its hash compared in constant time.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use subtle::ConstantTimeEq;
+
+pub const PREFIX: &str = "mimir_";
+const ID_HEX_CHARS: usize = 12;
+const SECRET_BYTES: usize = 32;
+
+/// A freshly generated key: show `key` once, store `id` and `hash`.
+pub struct NewKey {
+    pub id: String,
+    pub key: String,
+    pub hash: String,
+}
+
+pub fn generate() -> anyhow::Result<NewKey> {
+    let rng = SystemRandom::new();
+    let mut id = [0u8; ID_HEX_CHARS / 2];
+    let mut secret = [0u8; SECRET_BYTES];
+    rng.fill(&mut id)
+        .and_then(|()| rng.fill(&mut secret))
+        .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
+    let id = hex(&id);
+    let key = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+    let hash = hash(&key);
+    Ok(NewKey { id, key, hash })
+}
+
+/// The key id inside a well-formed key, `None` for anything else.
+pub fn id_of(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_at_checked(ID_HEX_CHARS)?;
+    let secret = secret.strip_prefix('_')?;
+    let well_formed = id
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    well_formed.then_some(id)
+}
+
+/// SHA-256 of the key, lowercase hex.
+pub fn hash(key: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
+}
+
+/// Whether `key` hashes to `stored` (constant time in the hash comparison).
+pub fn matches(key: &str, stored: &str) -> bool {
+    hash(key).as_bytes().ct_eq(stored.as_bytes()).into()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_parse_and_verify() {
+        let k = generate().unwrap();
+        assert_eq!(id_of(&k.key), Some(k.id.as_str()));
+        assert!(matches(&k.key, &k.hash));
+        assert_eq!(k.hash.len(), 64);
+        let other = generate().unwrap();
+        assert_ne!(k.key, other.key);
+        assert!(!matches(&other.key, &k.hash));
+    }
+
+    #[test]
+    fn malformed_keys_have_no_id() {
+        let k = generate().unwrap().key;
+        for bad in [
+            "mimir_",
+            "mimir_abc",
+            &k[..k.len() - 1],
+            &format!("{k}x"),
+            &k.replacen("mimir_", "MIMIR_", 1),
+            &k.to_uppercase(),
+            "mimir_zzzzzzzzzzzz_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(id_of(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Authentication: every request outside the public routes ([`routes`]) must present exactly one
+//! credential — a bearer JWT (external issuers or the proxy's own), an API key, or a session —
+//! and leaves this stage with a [`Principal`] or a 401. Authorization is a later stage.
+
+pub mod apikey;
+pub mod cache;
+pub mod challenge;
+pub mod claims;
+pub mod cli;
+pub mod config;
+pub mod credentials;
+pub mod dev;
+pub mod endpoints;
+pub mod issuer;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
+pub mod keystore;
+pub mod lockdown;
+pub mod principal;
+pub mod routes;
+mod watch;
+
+use http::HeaderMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::ProxyConfig;
+use cache::TokenCache;
+use config::AuthConfig;
+use credentials::{Credential, CredentialError};
+use dev::DevUsers;
+use issuer::LocalIssuer;
+use jwks::RemoteKeys;
+use jwt::{IssuerPolicy, JwtVerifier, KeySource};
+use keystore::KeyStore;
+use lockdown::Lockdown;
+pub use principal::{AuthMethod, Principal};
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential: 401 without an error code.
+    Missing,
+    /// A credential that was refused: 401 `invalid_token`. The reason is for the log only.
+    Invalid(String),
+    /// Ambiguous credentials: 400.
+    Malformed(&'static str),
+}
+
+pub struct Authenticator {
+    pub config: AuthConfig,
+    jwt: JwtVerifier,
+    keys: KeyStore,
+    lockdown: Lockdown,
+    cache: TokenCache,
+    pub dev_users: DevUsers,
+    pub local: LocalIssuer,
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Authenticator {
+    /// Build from the configuration; dev users come from the process environment plus
+    /// `auth.extra_dev_users`.
+    pub fn new(config: &ProxyConfig) -> anyhow::Result<Self> {
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        let mut users = dev::from_env(&crate::config::ProcessEnv, &names)?;
+        users.extend(config.auth.extra_dev_users.iter().cloned());
+        if std::env::var_os("MIMIR_JWT_SECRET").is_some() {
+            tracing::warn!(
+                "MIMIR_JWT_SECRET is ignored: HS256 tokens are not accepted; \
+                 use /auth/token or an external issuer"
+            );
+        }
+        Self::with_dev_users(&config.auth, users)
+    }
+
+    pub fn with_dev_users(auth: &AuthConfig, users: Vec<dev::DevUser>) -> anyhow::Result<Self> {
+        let audience = if auth.resource.is_empty() {
+            issuer::DEFAULT_AUDIENCE.to_owned()
+        } else {
+            auth.resource.trim_end_matches('/').to_owned()
+        };
+        let local = LocalIssuer::new(
+            auth.signing_key_file.as_deref(),
+            &audience,
+            auth.token_lifetime_seconds,
+        )?;
+        let mut policies = vec![IssuerPolicy::new(
+            issuer::ISSUER,
+            std::slice::from_ref(&audience),
+            &[jsonwebtoken::Algorithm::EdDSA],
+            KeySource::Static(local.key_set()),
+            "sub",
+            &["roles".to_owned()],
+            auth.leeway_seconds,
+            true,
+        )];
+        for issuer in &auth.issuers {
+            let algorithms = issuer
+                .algorithms
+                .iter()
+                .map(|a| jwt::parse_algorithm(a).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let remote = RemoteKeys::new(
+                &issuer.issuer,
+                issuer.jwks_uri.clone(),
+                issuer.ca_file.as_deref(),
+                Duration::from_secs(auth.jwks_refresh_seconds),
+                Duration::from_secs(auth.jwks_min_refresh_seconds),
+            )?;
+            policies.push(IssuerPolicy::new(
+                &issuer.issuer,
+                &issuer.effective_audiences(&auth.resource),
+                &algorithms,
+                KeySource::Remote(Arc::new(remote)),
+                &issuer.user_claim,
+                &issuer.role_claims,
+                auth.leeway_seconds,
+                false,
+            ));
+        }
+        Ok(Self {
+            config: auth.clone(),
+            jwt: JwtVerifier::new(policies, auth.leeway_seconds, auth.max_token_bytes),
+            keys: KeyStore::open(auth.keys_file.clone())?,
+            lockdown: Lockdown::open(auth.lockdown_file.clone())?,
+            cache: TokenCache::new(auth.token_cache_entries),
+            dev_users: DevUsers::new(users)?,
+            local,
+        })
+    }
+
+    /// Authenticate a request from its headers (and query, where allowed).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Principal, AuthFailure> {
+        let credential = credentials::extract(headers, query, self.config.allow_query_credentials)
+            .map_err(|e| match e {
+                CredentialError::Missing => AuthFailure::Missing,
+                CredentialError::Invalid(why) => AuthFailure::Invalid(why.into()),
+                CredentialError::Malformed(why) => AuthFailure::Malformed(why),
+            })?;
+        let now = now();
+        let principal = match credential {
+            Credential::ApiKey(key) => self.keys.verify(key, now).ok_or_else(|| {
+                AuthFailure::Invalid("unknown, revoked or expired API key".into())
+            })?,
+            Credential::Jwt(token) => self.verify_jwt(token, now).await?,
+            Credential::Session(_) => {
+                return Err(AuthFailure::Invalid("sessions are not enabled".into()))
+            }
+        };
+        if self.revocable(&principal) && self.lockdown.revokes(principal.issued_at) {
+            return Err(AuthFailure::Invalid("issued before the lockdown".into()));
+        }
+        Ok(principal)
+    }
+
+    /// A bearer JWT, from the cache when it was verified before.
+    pub async fn verify_jwt(&self, token: &str, now: u64) -> Result<Principal, AuthFailure> {
+        let key = TokenCache::key(token);
+        if let Some(principal) = self.cache.get(&key, now) {
+            return Ok(principal);
+        }
+        let principal = self
+            .jwt
+            .verify(token, now)
+            .await
+            .map_err(|e| AuthFailure::Invalid(e.to_string()))?;
+        self.cache.insert(key, principal.clone());
+        Ok(principal)
+    }
+
+    /// Credentials the proxy issued itself, which a lockdown revokes.
+    fn revocable(&self, principal: &Principal) -> bool {
+        principal.method != AuthMethod::Jwt || principal.issuer.as_deref() == Some(issuer::ISSUER)
+    }
+
+    /// Issuers announced in the protected-resource metadata.
+    pub fn authorization_servers(&self) -> Vec<String> {
+        self.config
+            .issuers
+            .iter()
+            .map(|i| i.issuer.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,56 @@
+//! Who a request comes from, once authenticated. Attached to the request context for the stages
+//! after authentication (authorization, rate limiting, audit) and injected towards the core.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A bearer JWT from an external issuer or from the proxy itself.
+    Jwt,
+    ApiKey,
+    Session,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::ApiKey => "api_key",
+            Self::Session => "session",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub user_id: String,
+    pub roles: Vec<String>,
+    pub method: AuthMethod,
+    /// The token's issuer (JWT and session).
+    pub issuer: Option<String>,
+    /// The API key's id (never the key).
+    pub key_id: Option<String>,
+    /// Unix seconds; the credential is not accepted after this.
+    pub expires_at: Option<u64>,
+    /// Unix seconds the credential was issued, for the lockdown check.
+    pub issued_at: Option<u64>,
+}
+
+impl Principal {
+    /// Whether the principal may still be used at `now`.
+    pub fn valid_at(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+/// A user id or role is put into a header verbatim: printable ASCII only, and for roles
+/// nothing that would split the comma-separated list.
+pub fn is_header_safe(value: &str, is_role: bool) -> bool {
+    !value.is_empty()
+        && value.len() <= 256
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() || (b == b' ' && !is_role))
+        && !(is_role && value.contains(','))
+}

@@ -1,0 +1,153 @@
+//! `[authz]` in the policy file, and the environment variables upstream Mimir uses for RBAC.
+
+use crate::config::{env_value, ConfigError, EnvSource, Issue, Origin};
+use serde::Deserialize;
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzConfig {
+    /// RBAC document (upstream's `config/rbac.json` format): a file path, an `https://` URL or
+    /// inline JSON. `MIMIR_RBAC_CONFIG` overrides it.
+    pub rbac: String,
+    /// Route rules, MCP methods and tool permissions (TOML).
+    pub routes: PathBuf,
+    /// How often a remote RBAC document is polled (conditional GET with the last ETag).
+    pub rbac_poll_seconds: NonZeroU64,
+    /// Timeout of one remote fetch.
+    pub rbac_timeout_seconds: NonZeroU64,
+    /// PEM CA bundle for the remote RBAC server (the public web roots when absent).
+    pub rbac_ca: Option<PathBuf>,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        Self {
+            rbac: "config/rbac.json".into(),
+            routes: "config/routes.toml".into(),
+            rbac_poll_seconds: NonZeroU64::new(60).expect("not zero"),
+            rbac_timeout_seconds: NonZeroU64::new(10).expect("not zero"),
+            rbac_ca: None,
+        }
+    }
+}
+
+/// Where the RBAC document comes from, detected as upstream does: inline JSON (trimmed text
+/// starting with `{` and ending with `}`), then a URL, then a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RbacSource {
+    Inline(String),
+    Url(String),
+    File(PathBuf),
+}
+
+/// Everything needed to (re)load the policy.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub rbac: RbacSource,
+    pub routes: PathBuf,
+    /// Sent as `Authorization` when fetching a remote RBAC document (`MIMIR_RBAC_AUTH_HEADER`
+    /// or `MIMIR_RBAC_AUTH_HEADER_FILE`). Never logged.
+    pub auth_header: Option<String>,
+    pub poll_interval: Duration,
+    pub timeout: Duration,
+    pub ca: Option<PathBuf>,
+    /// Accept `http://` RBAC URLs. Off unless set in code: for tests against a local server.
+    pub allow_http: bool,
+}
+
+impl Sources {
+    pub fn from_config(cfg: &AuthzConfig, env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let (spec, origin) = match env_value(env, "MIMIR_RBAC_CONFIG")? {
+            Some(v) => (v, Origin::Env("MIMIR_RBAC_CONFIG".into())),
+            None => (cfg.rbac.clone(), Origin::Default),
+        };
+        let rbac = detect(&spec).map_err(|message| Issue {
+            origin,
+            field: Some("authz.rbac".into()),
+            message,
+        })?;
+        Ok(Self {
+            rbac,
+            routes: cfg.routes.clone(),
+            auth_header: env_value(env, "MIMIR_RBAC_AUTH_HEADER")?,
+            poll_interval: Duration::from_secs(cfg.rbac_poll_seconds.get()),
+            timeout: Duration::from_secs(cfg.rbac_timeout_seconds.get()),
+            ca: cfg.rbac_ca.clone(),
+            allow_http: false,
+        })
+    }
+}
+
+fn detect(spec: &str) -> Result<RbacSource, String> {
+    let trimmed = spec.trim();
+    if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        return Ok(RbacSource::Inline(trimmed.to_owned()));
+    }
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return reqwest::Url::parse(trimmed)
+            .map(|u| RbacSource::Url(u.to_string()))
+            .map_err(|e| format!("invalid RBAC URL: {e}"));
+    }
+    if trimmed.is_empty() {
+        return Err("empty; give a file path, an https:// URL or inline JSON".into());
+    }
+    Ok(RbacSource::File(trimmed.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn sources(env: &[(&str, &str)]) -> Result<Sources, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Sources::from_config(&AuthzConfig::default(), &env)
+    }
+
+    #[test]
+    fn upstream_detection_order() {
+        assert_eq!(
+            sources(&[]).unwrap().rbac,
+            RbacSource::File("config/rbac.json".into())
+        );
+        assert_eq!(
+            sources(&[("MIMIR_RBAC_CONFIG", " {\"version\":\"1\"} ")])
+                .unwrap()
+                .rbac,
+            RbacSource::Inline("{\"version\":\"1\"}".into())
+        );
+        assert_eq!(
+            sources(&[("MIMIR_RBAC_CONFIG", "https://policy.example/rbac.json")])
+                .unwrap()
+                .rbac,
+            RbacSource::Url("https://policy.example/rbac.json".into())
+        );
+        assert_eq!(
+            sources(&[("MIMIR_RBAC_CONFIG", "/etc/mimir/rbac.json")])
+                .unwrap()
+                .rbac,
+            RbacSource::File("/etc/mimir/rbac.json".into())
+        );
+        assert_eq!(
+            sources(&[("MIMIR_RBAC_AUTH_HEADER", "Bearer x")])
+                .unwrap()
+                .auth_header
+                .as_deref(),
+            Some("Bearer x")
+        );
+        let err = sources(&[("MIMIR_RBAC_CONFIG", "https://")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("environment variable MIMIR_RBAC_CONFIG: authz.rbac: invalid RBAC URL"),
+            "{err}"
+        );
+    }
+}

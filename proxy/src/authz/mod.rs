@@ -1,0 +1,94 @@
+//! Authorization: RBAC (upstream Mimir's `rbac.json`), route rules on the normalized path, and
+//! MCP-aware rules for `POST /mcp` bodies. See docs/authorization.md.
+//!
+//! How the gateway uses it, per request, after path normalization and authentication:
+//! 1. the caller's roles: the principal's roles as they are (role names or IdP group names;
+//!    `groupMappings` and the default role are applied by the policy), or read from token claims
+//!    at the RBAC document's `claimPath` with [`Authorizer::roles_for_claims`];
+//! 2. if [`Authorizer::needs_mcp_body`], buffer the body and [`Authorizer::parse_mcp`] it
+//!    (a parse error is the client's 400/413);
+//! 3. [`Authorizer::decide`]; a denial is answered with [`response::forbidden`];
+//! 4. if the MCP request [`McpRequest::lists_tools`], pass the core's JSON answer through
+//!    [`Authorizer::filter_tools_list`] (an error there is a 502).
+
+pub mod config;
+pub mod decision;
+pub mod explain;
+pub mod loader;
+pub mod matcher;
+pub mod mcp;
+pub mod permission;
+pub mod policy;
+pub mod rbac;
+pub mod reload;
+pub mod response;
+pub mod routes;
+pub mod source;
+pub mod tools_list;
+
+pub use decision::{Decision, Reason};
+pub use mcp::{McpParseError, McpRequest};
+pub use policy::Policy;
+pub use tools_list::FilterError;
+
+use arc_swap::{ArcSwap, Guard};
+use std::sync::Arc;
+
+/// The current policy, replaced atomically on reload; decisions never wait for a reload.
+pub struct Authorizer {
+    policy: ArcSwap<Policy>,
+}
+
+impl Authorizer {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy: ArcSwap::from_pointee(policy),
+        }
+    }
+
+    /// The policy in force now (one consistent snapshot for several calls).
+    pub fn policy(&self) -> Guard<Arc<Policy>> {
+        self.policy.load()
+    }
+
+    pub fn replace(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    pub fn needs_mcp_body(&self, method: &str, path: &str) -> bool {
+        self.policy().needs_mcp_body(method, path)
+    }
+
+    pub fn roles_for_claims(&self, claims: &serde_json::Value) -> Vec<String> {
+        self.policy().roles_for_claims(claims)
+    }
+
+    /// Parses a `POST /mcp` body within the policy's size and batch limits.
+    pub fn parse_mcp(&self, body: &[u8]) -> Result<McpRequest, McpParseError> {
+        let (max_bytes, max_batch) = self.policy().mcp_limits();
+        mcp::parse(body, max_bytes, max_batch)
+    }
+
+    /// See [`Policy::decide`]; `path` is the normalized path without the query.
+    pub fn decide(
+        &self,
+        roles: &[String],
+        method: &str,
+        path: &str,
+        mcp: Option<&McpRequest>,
+    ) -> Decision {
+        self.policy().decide(roles, method, path, mcp)
+    }
+
+    /// The core's answer to `request` with every `tools/list` result reduced to the tools the
+    /// caller may call.
+    pub fn filter_tools_list(
+        &self,
+        roles: &[String],
+        request: &McpRequest,
+        body: &[u8],
+    ) -> Result<Vec<u8>, FilterError> {
+        let policy = self.policy();
+        tools_list::filter_tools_list(request, body, |tool| policy.may_call_tool(roles, tool))
+    }
+}

@@ -1,0 +1,181 @@
+//! In-memory GCRA buckets (governor), with bounded memory: idle keys are swept away and the
+//! number of keys is capped.
+//!
+//! At the cap, a key that is not tracked yet is not added: every such key shares one overflow
+//! bucket with the same quota. Under a flood of fresh keys (spoofed sources, random user names)
+//! the flood throttles itself and callers already tracked keep their own budgets; the limit
+//! fails closed rather than forgetting anyone. The cap is exact up to keys being inserted
+//! concurrently, and the count is recomputed at every sweep.
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
+use governor::state::{InMemoryState, NotKeyed, StateStore};
+use governor::{Quota, RateLimiter};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The answer of one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let through; `remaining` more requests would pass right now, the bucket is full again
+    /// after `reset`.
+    Allowed { remaining: u32, reset: Duration },
+    /// Refused; the next request can pass after `retry_after`.
+    Denied { retry_after: Duration },
+}
+
+/// governor's DashMap store with a key cap and a shared overflow state.
+pub struct CappedStore<K: Hash + Eq + Clone> {
+    map: DashMapStateStore<K>,
+    overflow: InMemoryState,
+    len: AtomicUsize,
+    cap: usize,
+}
+
+impl<K: Hash + Eq + Clone> CappedStore<K> {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: DashMapStateStore::default(),
+            overflow: InMemoryState::default(),
+            len: AtomicUsize::new(0),
+            cap,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone> StateStore for CappedStore<K> {
+    type Key = K;
+
+    fn measure_and_replace<T, F, E>(&self, key: &K, f: F) -> Result<T, E>
+    where
+        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
+    {
+        if self.map.contains_key(key) {
+            return self.map.measure_and_replace(key, f);
+        }
+        if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
+            return self.map.measure_and_replace(key, f);
+        }
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.overflow.measure_and_replace(&NotKeyed::NonKey, f)
+    }
+}
+
+impl<K: Hash + Eq + Clone> ShrinkableKeyedStateStore<K> for CappedStore<K> {
+    fn retain_recent(&self, drop_below: Nanos) {
+        self.map.retain_recent(drop_below);
+        self.len.store(self.map.len(), Ordering::Relaxed);
+    }
+
+    fn shrink_to_fit(&self) {
+        self.map.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// One limit: a keyed GCRA limiter over a capped store.
+pub struct Bucket<K: Hash + Eq + Clone, C: Clock = DefaultClock> {
+    limiter: RateLimiter<K, CappedStore<K>, C, StateInformationMiddleware>,
+    clock: C,
+    interval: Duration,
+    burst: u32,
+}
+
+impl<K: Hash + Eq + Clone, C: Clock + Clone> Bucket<K, C> {
+    pub fn new(quota: Quota, max_keys: usize, clock: C) -> Self {
+        let limiter = RateLimiter::<_, _, _, StateInformationMiddleware>::new(
+            quota,
+            CappedStore::new(max_keys),
+            clock.clone(),
+        );
+        Self {
+            limiter,
+            clock,
+            interval: quota.replenish_interval(),
+            burst: quota.burst_size().get(),
+        }
+    }
+
+    pub fn check(&self, key: &K) -> Outcome {
+        match self.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                Outcome::Allowed {
+                    remaining,
+                    reset: self.interval * (self.burst - remaining),
+                }
+            }
+            Err(not_until) => Outcome::Denied {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+        }
+    }
+
+    /// Drops keys whose bucket has refilled completely (indistinguishable from a new key).
+    pub fn sweep(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    /// Keys tracked individually (the overflow bucket not counted).
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::config::{Period, Rate};
+    use governor::clock::FakeRelativeClock;
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let clock = FakeRelativeClock::default();
+        let b = Bucket::new(Rate::new(10, Period::Second, 3).quota(), 10, clock.clone());
+        for left in [2, 1, 0] {
+            assert!(matches!(b.check(&1), Outcome::Allowed { remaining, .. } if remaining == left));
+        }
+        assert_eq!(
+            b.check(&1),
+            Outcome::Denied {
+                retry_after: Duration::from_millis(100)
+            }
+        );
+        clock.advance(Duration::from_millis(100));
+        assert!(matches!(b.check(&1), Outcome::Allowed { .. }));
+        assert!(matches!(b.check(&2), Outcome::Allowed { remaining: 2, .. }));
+    }
+
+    #[test]
+    fn cap_shares_an_overflow_bucket_and_sweep_frees_it() {
+        let clock = FakeRelativeClock::default();
+        let b = Bucket::new(Rate::new(1, Period::Second, 1).quota(), 2, clock.clone());
+        assert!(matches!(b.check(&1), Outcome::Allowed { .. }));
+        assert!(matches!(b.check(&2), Outcome::Allowed { .. }));
+        assert_eq!(b.len(), 2);
+        // Keys 3 and 4 are new at the cap: one shared bucket, so the second is refused.
+        assert!(matches!(b.check(&3), Outcome::Allowed { .. }));
+        assert!(matches!(b.check(&4), Outcome::Denied { .. }));
+        assert_eq!(b.len(), 2);
+        clock.advance(Duration::from_secs(2));
+        b.sweep();
+        assert_eq!(b.len(), 0);
+        assert!(matches!(b.check(&4), Outcome::Allowed { .. }));
+        assert_eq!(b.len(), 1);
+    }
+}

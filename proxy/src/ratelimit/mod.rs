@@ -1,0 +1,359 @@
+//! Rate limits (GCRA): per client IP, per user, per API key, per route group and per MCP tool;
+//! in memory (governor) or shared by all replicas in Redis. See docs/traffic-controls.md.
+//!
+//! The gateway calls [`Limiter::check_ip`] before authentication (a flood of bad credentials
+//! never reaches the verifiers) and [`Limiter::check`] once the caller and, for MCP, the tools
+//! are known. An `Err` is answered with [`Limited::response`]; an `Ok(Some(a))` adds
+//! [`Allowance::headers`] to the response.
+//!
+//! Several limits can apply to one request. In memory they are charged one after the other, so
+//! a refusal by a later limit leaves the earlier ones charged; in Redis all are checked first
+//! and charged only if every one has room.
+
+pub mod bruteforce;
+pub mod config;
+pub mod groups;
+pub mod headers;
+pub mod local;
+pub mod redis;
+
+use config::{OnError, Rate, TrafficConfig};
+use governor::clock::{Clock, DefaultClock};
+use groups::{GroupId, RouteGroups};
+use local::{Bucket, Outcome};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// One configured limit, as advertised in `RateLimit-Policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitSpec {
+    /// `ip`, `user`, `api-key`, `group-<name>`, `tool-<name>` or `tool-default`.
+    pub name: String,
+    pub rate: Rate,
+    pub on_error: OnError,
+}
+
+/// Who is counted. Route-group and tool limits count the most specific identity known.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    ApiKey(Box<str>),
+    User(Box<str>),
+    Ip(IpAddr),
+}
+
+/// A bucket key: the caller, and for per-tool limits the tool.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    caller: Caller,
+    tool: Option<Box<str>>,
+}
+
+impl Key {
+    /// An unambiguous byte form (each part length-prefixed), hashed into Redis key names.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        let mut part = |tag: &str, value: &[u8]| {
+            out.extend_from_slice(format!("{tag}{}:", value.len()).as_bytes());
+            out.extend_from_slice(value);
+        };
+        match &self.caller {
+            Caller::ApiKey(id) => part("k", id.as_bytes()),
+            Caller::User(id) => part("u", id.as_bytes()),
+            Caller::Ip(ip) => part("i", ip.to_string().as_bytes()),
+        }
+        if let Some(tool) = &self.tool {
+            part("t", tool.as_bytes());
+        }
+        out
+    }
+}
+
+/// What is known about a request after authentication (and MCP body parsing).
+#[derive(Debug, Clone, Copy)]
+pub struct LimitKeys<'a> {
+    /// The client IP as `forwarded::client_chain` resolved it.
+    pub ip: IpAddr,
+    pub user: Option<&'a str>,
+    /// The API key's public identifier (never the secret).
+    pub api_key: Option<&'a str>,
+    pub group: Option<GroupId>,
+    /// Tools called by a `tools/call` request (several for a batch).
+    pub tools: &'a [&'a str],
+}
+
+impl LimitKeys<'_> {
+    fn caller(&self) -> Caller {
+        match (self.api_key, self.user) {
+            (Some(k), _) => Caller::ApiKey(k.into()),
+            (None, Some(u)) => Caller::User(u.into()),
+            (None, None) => Caller::Ip(self.ip),
+        }
+    }
+}
+
+/// Let through; the tightest of the limits that applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    pub spec: Arc<LimitSpec>,
+    pub remaining: u32,
+    pub reset: Duration,
+}
+
+/// Refused, by the limit `spec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    pub spec: Arc<LimitSpec>,
+    pub retry_after: Duration,
+    pub cause: Cause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The limit is used up: 429.
+    Exceeded,
+    /// The shared budget could not be consulted and the limit fails closed: 503.
+    Unavailable,
+}
+
+pub type Decision = Result<Option<Allowance>, Limited>;
+
+#[derive(Debug, Default)]
+struct Ids {
+    per_ip: Option<usize>,
+    per_user: Option<usize>,
+    per_api_key: Option<usize>,
+    groups: Vec<Option<usize>>,
+    tools: HashMap<String, usize>,
+    tool_default: Option<usize>,
+}
+
+pub struct Limiter<C: Clock + Clone = DefaultClock> {
+    enabled: bool,
+    specs: Vec<Arc<LimitSpec>>,
+    local: Vec<Bucket<Key, C>>,
+    shared: Option<redis::Shared>,
+    ids: Ids,
+    groups: RouteGroups,
+}
+
+impl Limiter<DefaultClock> {
+    pub fn new(cfg: &TrafficConfig) -> Result<Self, String> {
+        Self::with_clock(cfg, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
+    /// `clock` drives the in-memory limits (tests pass governor's fake clock); Redis uses its
+    /// own time so that every replica agrees.
+    pub fn with_clock(cfg: &TrafficConfig, clock: C) -> Result<Self, String> {
+        let groups = RouteGroups::new(&cfg.groups)?;
+        let default_on_error = cfg.redis.on_error;
+        let mut specs = Vec::new();
+        let mut add = |name: String, rate: Option<Rate>, on_error: Option<OnError>| {
+            rate.map(|rate| {
+                specs.push(Arc::new(LimitSpec {
+                    name,
+                    rate,
+                    on_error: on_error.unwrap_or(default_on_error),
+                }));
+                specs.len() - 1
+            })
+        };
+        let mut ids = Ids {
+            per_ip: add("ip".into(), cfg.per_ip, None),
+            per_user: add("user".into(), cfg.per_user, None),
+            per_api_key: add("api-key".into(), cfg.per_api_key, None),
+            ..Ids::default()
+        };
+        for (i, g) in cfg.groups.iter().enumerate() {
+            let on_error = groups.on_redis_error(GroupId(i));
+            ids.groups
+                .push(add(format!("group-{}", g.name), g.limit, on_error));
+        }
+        for (tool, rate) in &cfg.mcp_tools.tools {
+            if let Some(id) = add(format!("tool-{tool}"), Some(*rate), None) {
+                ids.tools.insert(tool.clone(), id);
+            }
+        }
+        ids.tool_default = add("tool-default".into(), cfg.mcp_tools.default, None);
+        let local = specs
+            .iter()
+            .map(|s| Bucket::new(s.rate.quota(), cfg.max_keys, clock.clone()))
+            .collect();
+        let shared = if cfg.redis.url.is_empty() {
+            None
+        } else {
+            Some(redis::Shared::new(&cfg.redis).map_err(|e| format!("traffic.redis: {e}"))?)
+        };
+        Ok(Self {
+            enabled: cfg.rate_limits,
+            specs,
+            local,
+            shared,
+            ids,
+            groups,
+        })
+    }
+
+    pub fn groups(&self) -> &RouteGroups {
+        &self.groups
+    }
+
+    /// Before authentication: the per-IP limit.
+    pub async fn check_ip(&self, ip: IpAddr) -> Decision {
+        let checks: Vec<(usize, Key)> = self
+            .ids
+            .per_ip
+            .map(|id| {
+                (
+                    id,
+                    Key {
+                        caller: Caller::Ip(ip),
+                        tool: None,
+                    },
+                )
+            })
+            .into_iter()
+            .collect();
+        self.run(&checks).await
+    }
+
+    /// After authentication: per API key, per user, the route group's and the tools' limits.
+    pub async fn check(&self, keys: &LimitKeys<'_>) -> Decision {
+        self.run(&self.checks_for(keys)).await
+    }
+
+    fn checks_for(&self, keys: &LimitKeys<'_>) -> Vec<(usize, Key)> {
+        let mut checks = Vec::with_capacity(3 + keys.tools.len());
+        let plain = |caller| Key { caller, tool: None };
+        if let (Some(id), Some(k)) = (self.ids.per_api_key, keys.api_key) {
+            checks.push((id, plain(Caller::ApiKey(k.into()))));
+        }
+        if let (Some(id), Some(u)) = (self.ids.per_user, keys.user) {
+            checks.push((id, plain(Caller::User(u.into()))));
+        }
+        let caller = keys.caller();
+        if let Some(id) = keys.group.and_then(|g| self.ids.groups[g.0]) {
+            checks.push((id, plain(caller.clone())));
+        }
+        let mut tools: Vec<&str> = keys.tools.to_vec();
+        tools.sort_unstable();
+        tools.dedup();
+        for tool in tools {
+            let id = self.ids.tools.get(tool).copied().or(self.ids.tool_default);
+            if let Some(id) = id {
+                checks.push((
+                    id,
+                    Key {
+                        caller: caller.clone(),
+                        tool: Some(tool.into()),
+                    },
+                ));
+            }
+        }
+        checks
+    }
+
+    async fn run(&self, checks: &[(usize, Key)]) -> Decision {
+        if !self.enabled || checks.is_empty() {
+            return Ok(None);
+        }
+        let Some(shared) = &self.shared else {
+            return self.run_local(checks);
+        };
+        let items: Vec<(&LimitSpec, &Key)> =
+            checks.iter().map(|(id, k)| (&*self.specs[*id], k)).collect();
+        match shared.check(&items).await {
+            Ok(redis::Answer::Allowed {
+                index,
+                remaining,
+                reset,
+            }) => Ok(Some(Allowance {
+                spec: self.specs[checks[index].0].clone(),
+                remaining,
+                reset,
+            })),
+            Ok(redis::Answer::Denied { index, retry_after }) => Err(Limited {
+                spec: self.specs[checks[index].0].clone(),
+                retry_after,
+                cause: Cause::Exceeded,
+            }),
+            Err(retry_after) => self.fallback(checks, retry_after),
+        }
+    }
+
+    /// Redis unavailable: the strictest `on_error` among the limits involved decides.
+    fn fallback(&self, checks: &[(usize, Key)], retry_after: Duration) -> Decision {
+        let (strictest, id) = checks
+            .iter()
+            .map(|(id, _)| (self.specs[*id].on_error, *id))
+            .max()
+            .expect("checks is not empty");
+        match strictest {
+            OnError::Open => Ok(None),
+            OnError::Local => self.run_local(checks),
+            OnError::Closed => Err(Limited {
+                spec: self.specs[id].clone(),
+                retry_after,
+                cause: Cause::Unavailable,
+            }),
+        }
+    }
+
+    fn run_local(&self, checks: &[(usize, Key)]) -> Decision {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let mut tightest: Option<Allowance> = None;
+        for (id, key) in checks {
+            match self.local[*id].check(key) {
+                Outcome::Allowed { remaining, reset } => {
+                    if tightest.as_ref().is_none_or(|t| remaining < t.remaining) {
+                        tightest = Some(Allowance {
+                            spec: self.specs[*id].clone(),
+                            remaining,
+                            reset,
+                        });
+                    }
+                }
+                Outcome::Denied { retry_after } => {
+                    return Err(Limited {
+                        spec: self.specs[*id].clone(),
+                        retry_after,
+                        cause: Cause::Exceeded,
+                    })
+                }
+            }
+        }
+        Ok(tightest)
+    }
+
+    /// Drops idle keys from every in-memory limit.
+    pub fn sweep(&self) {
+        for bucket in &self.local {
+            bucket.sweep();
+        }
+    }
+
+    /// Keys held in memory, over all limits.
+    pub fn tracked_keys(&self) -> usize {
+        self.local.iter().map(Bucket::len).sum()
+    }
+
+    /// Sweeps every `every` on a background thread for as long as the limiter is alive.
+    pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("ratelimit-sweep".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                match weak.upgrade() {
+                    Some(limiter) => limiter.sweep(),
+                    None => return,
+                }
+            })
+            .expect("spawning the sweeper thread");
+    }
+}

@@ -1,0 +1,303 @@
+//! In-memory limits on a fake clock: each key kind lets exactly its burst through at once and
+//! then one request per interval; keys are independent; the key cap holds under a flood;
+//! brute-force tracking blocks and alerts once.
+
+use futures_util::FutureExt;
+use governor::clock::FakeRelativeClock;
+use mimir_proxy::ratelimit::bruteforce::{Alert, AlertSink, BruteForce, Credential, Target};
+use mimir_proxy::ratelimit::config::{Period, Rate, TrafficConfig};
+use mimir_proxy::ratelimit::{Cause, Decision, LimitKeys, Limiter};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Only the limits a test sets.
+fn bare() -> TrafficConfig {
+    let mut cfg = TrafficConfig {
+        per_ip: None,
+        ..TrafficConfig::default()
+    };
+    for g in &mut cfg.groups {
+        g.limit = None;
+    }
+    cfg
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn keys<'a>(ip: IpAddr) -> LimitKeys<'a> {
+    LimitKeys {
+        ip,
+        user: None,
+        api_key: None,
+        group: None,
+        tools: &[],
+    }
+}
+
+fn now<T>(f: impl std::future::Future<Output = T>) -> T {
+    f.now_or_never().expect("in-memory limits never wait")
+}
+
+/// Asserts GCRA behaviour of whatever `check` charges: `burst` at once, then refused with a
+/// retry of one interval, then exactly one request per interval over a minute of steady
+/// traffic at twice the rate.
+fn assert_exact(clock: &FakeRelativeClock, rate: Rate, name: &str, check: impl Fn() -> Decision) {
+    let interval = rate.interval();
+    for i in 0..rate.burst.get() {
+        let a = check().unwrap_or_else(|l| panic!("{name}: request {i} of the burst refused: {l:?}"));
+        let a = a.expect("a limit applied");
+        assert_eq!(a.spec.name, name);
+        assert_eq!(a.remaining, rate.burst.get() - 1 - i);
+    }
+    let refused = check().expect_err("burst + 1 must be refused");
+    assert_eq!(refused.cause, Cause::Exceeded);
+    assert_eq!(refused.spec.name, name);
+    assert_eq!(refused.retry_after, interval);
+    clock.advance(interval - Duration::from_nanos(1));
+    assert!(check().is_err(), "{name}: one nanosecond early");
+    clock.advance(Duration::from_nanos(1));
+    assert!(check().is_ok(), "{name}: on time");
+    let mut allowed = 0;
+    let period = Duration::from_secs(rate.per.seconds());
+    let steps = 2 * rate.requests.get();
+    for _ in 0..steps {
+        clock.advance(period / steps);
+        allowed += u32::from(check().is_ok());
+    }
+    assert_eq!(allowed, rate.requests.get(), "{name}: steady rate over one period");
+}
+
+#[test]
+fn per_ip_limit_is_exact_and_per_address() {
+    let clock = FakeRelativeClock::default();
+    let rate = Rate::new(30, Period::Minute, 5);
+    let cfg = TrafficConfig {
+        per_ip: Some(rate),
+        ..bare()
+    };
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    assert_exact(&clock, rate, "ip", || now(l.check_ip(ip("192.0.2.1"))));
+    // Other addresses, IPv6 included, have their own budget.
+    assert!(now(l.check_ip(ip("192.0.2.2"))).is_ok());
+    assert_exact(&clock, rate, "ip", || now(l.check_ip(ip("2001:db8::1"))));
+}
+
+#[test]
+fn per_user_and_per_api_key_limits_are_exact() {
+    let clock = FakeRelativeClock::default();
+    let user_rate = Rate::new(10, Period::Second, 4);
+    let key_rate = Rate::new(120, Period::Minute, 7);
+    let cfg = TrafficConfig {
+        per_user: Some(user_rate),
+        per_api_key: Some(key_rate),
+        ..bare()
+    };
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let alice = LimitKeys {
+        user: Some("alice"),
+        ..keys(ip("192.0.2.1"))
+    };
+    assert_exact(&clock, user_rate, "user", || now(l.check(&alice)));
+    // The same user from another address shares the budget; another user does not.
+    clock.advance(Duration::from_secs(10));
+    for _ in 0..4 {
+        assert!(now(l.check(&alice)).is_ok());
+    }
+    let moved = LimitKeys {
+        ip: ip("198.51.100.9"),
+        ..alice
+    };
+    assert!(now(l.check(&moved)).is_err());
+    let bob = LimitKeys {
+        user: Some("bob"),
+        ..alice
+    };
+    assert!(now(l.check(&bob)).is_ok());
+
+    let agent = LimitKeys {
+        api_key: Some("key_7f3a"),
+        ..keys(ip("192.0.2.1"))
+    };
+    assert_exact(&clock, key_rate, "api-key", || now(l.check(&agent)));
+}
+
+#[test]
+fn route_group_limits_count_the_caller() {
+    let clock = FakeRelativeClock::default();
+    let cfg = bare();
+    let mut cfg = TrafficConfig {
+        groups: cfg.groups,
+        ..bare()
+    };
+    let mcp = Rate::new(200, Period::Minute, 20);
+    let health = Rate::new(10, Period::Second, 20);
+    cfg.groups.iter_mut().find(|g| g.name == "mcp").unwrap().limit = Some(mcp);
+    cfg.groups.iter_mut().find(|g| g.name == "health").unwrap().limit = Some(health);
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let group = l.groups().find("/mcp");
+    let by_key = LimitKeys {
+        user: Some("alice"),
+        api_key: Some("key_1"),
+        group,
+        ..keys(ip("192.0.2.1"))
+    };
+    assert_exact(&clock, mcp, "group-mcp", || now(l.check(&by_key)));
+    // The group counts the API key when there is one: the same user without it is fresh.
+    let by_user = LimitKeys {
+        api_key: None,
+        ..by_key
+    };
+    assert!(now(l.check(&by_user)).is_ok());
+    // Unauthenticated health checks count the client IP.
+    let probe = LimitKeys {
+        group: l.groups().find("/health"),
+        ..keys(ip("10.0.0.5"))
+    };
+    assert_exact(&clock, health, "group-health", || now(l.check(&probe)));
+    // A path in no group is not limited by any group.
+    let other = LimitKeys {
+        group: l.groups().find("/static/app.js"),
+        ..probe
+    };
+    assert_eq!(now(l.check(&other)), Ok(None));
+}
+
+#[test]
+fn tool_limits_per_tool_and_default() {
+    let clock = FakeRelativeClock::default();
+    let named = Rate::new(6, Period::Minute, 2);
+    let fallback = Rate::new(60, Period::Minute, 3);
+    let mut cfg = bare();
+    cfg.mcp_tools.tools.insert("memory_node".into(), named);
+    cfg.mcp_tools.default = Some(fallback);
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let call = |tools: &'static [&'static str]| LimitKeys {
+        user: Some("alice"),
+        tools,
+        ..keys(ip("192.0.2.1"))
+    };
+    assert_exact(&clock, named, "tool-memory_node", || {
+        now(l.check(&call(&["memory_node"])))
+    });
+    assert_exact(&clock, fallback, "tool-default", || {
+        now(l.check(&call(&["vector_search_nodes"])))
+    });
+    // The default limit is per tool: another unlisted tool has its own budget.
+    assert!(now(l.check(&call(&["todo"]))).is_ok());
+    // A batch naming one tool twice is charged once.
+    let clock2 = FakeRelativeClock::default();
+    let l = Limiter::with_clock(&cfg, clock2).unwrap();
+    assert!(now(l.check(&call(&["memory_node", "memory_node"]))).is_ok());
+    assert!(now(l.check(&call(&["memory_node"]))).is_ok());
+    assert!(now(l.check(&call(&["memory_node"]))).is_err());
+}
+
+#[test]
+fn tightest_limit_is_reported_and_switch_disables() {
+    let clock = FakeRelativeClock::default();
+    let cfg = TrafficConfig {
+        per_user: Some(Rate::new(100, Period::Minute, 50)),
+        per_api_key: Some(Rate::new(100, Period::Minute, 3)),
+        ..bare()
+    };
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let k = LimitKeys {
+        user: Some("alice"),
+        api_key: Some("k"),
+        ..keys(ip("192.0.2.1"))
+    };
+    let a = now(l.check(&k)).unwrap().unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("api-key", 2));
+    let off = Limiter::with_clock(
+        &TrafficConfig {
+            rate_limits: false,
+            ..cfg
+        },
+        clock,
+    )
+    .unwrap();
+    for _ in 0..10 {
+        assert_eq!(now(off.check(&k)), Ok(None));
+    }
+}
+
+#[test]
+fn key_flood_stays_within_the_cap() {
+    let clock = FakeRelativeClock::default();
+    let cfg = TrafficConfig {
+        per_ip: Some(Rate::new(60, Period::Minute, 5)),
+        max_keys: 1000,
+        ..bare()
+    };
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let known = ip("192.0.2.1");
+    assert!(now(l.check_ip(known)).is_ok());
+    let mut flood_allowed = 0;
+    for i in 0..20_000u32 {
+        let spoofed = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+        flood_allowed += u32::from(now(l.check_ip(spoofed)).is_ok());
+    }
+    assert_eq!(l.tracked_keys(), 1000, "never more keys than the cap");
+    // 999 flood keys got their own bucket; the rest shared one bucket of burst 5.
+    assert_eq!(flood_allowed, 999 + 5);
+    // The address tracked before the flood keeps its own budget.
+    assert!(now(l.check_ip(known)).is_ok());
+    // Once idle buckets are full again the sweep frees them.
+    clock.advance(Duration::from_secs(10));
+    l.sweep();
+    assert_eq!(l.tracked_keys(), 0);
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Alert>>);
+
+#[async_trait::async_trait]
+impl AlertSink for Recorder {
+    async fn alert(&self, alert: Alert) {
+        self.0.lock().unwrap().push(alert);
+    }
+}
+
+#[test]
+fn brute_force_blocks_per_ip_and_per_user_separately() {
+    let clock = FakeRelativeClock::default();
+    let sink = Arc::new(Recorder::default());
+    let cfg = TrafficConfig::default().bruteforce; // 5 failures / 60 s, block 300 s
+    let bf = BruteForce::with_clock(&cfg, 1000, sink.clone(), clock.clone());
+    let attacker = ip("203.0.113.7");
+    // Five failures a minute are tolerated (the alert is for more than five).
+    for i in 0..5 {
+        assert!(bf.check(attacker, Some("Admin")).is_ok());
+        now(bf.record_failure(attacker, Some(&format!("user{i}")), Credential::Password));
+    }
+    assert!(sink.0.lock().unwrap().is_empty());
+    now(bf.record_failure(attacker, Some("user5"), Credential::Password));
+    let alerts = sink.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].target, Target::Ip(attacker));
+    assert_eq!(alerts[0].blocked_for, Duration::from_secs(300));
+    let blocked = bf.check(attacker, None).unwrap_err();
+    assert_eq!(blocked.retry_after, Duration::from_secs(300));
+    let (resp, _) = blocked.response("rid").unwrap();
+    assert_eq!(resp.status.as_u16(), 429);
+    assert_eq!(resp.headers.get("retry-after").unwrap(), "300");
+    // Another address is not blocked, and none of the names tried was tried six times.
+    assert!(bf.check(ip("198.51.100.1"), Some("user0")).is_ok());
+
+    // A distributed guesser: six addresses, one name (any case), API keys.
+    for i in 0..6u8 {
+        let from = IpAddr::from([198, 51, 100, 10 + i]);
+        now(bf.record_failure(from, Some(if i % 2 == 0 { "Root" } else { " root" }), Credential::ApiKey));
+    }
+    let alerts = sink.0.lock().unwrap().clone();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1].target, Target::User("root".into()));
+    assert_eq!(alerts[1].credential, Credential::ApiKey);
+    assert!(bf.check(ip("192.0.2.200"), Some("ROOT")).is_err());
+    // Blocks end.
+    clock.advance(Duration::from_secs(300));
+    assert!(bf.check(attacker, Some("root")).is_ok());
+}
