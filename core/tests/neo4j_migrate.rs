@@ -2,24 +2,27 @@
 //! timestamps, authors, stored embeddings), shown by byte-equal files and equal answers; and
 //! the `mimir-core export` / `import` commands on the embedded store.
 
-mod conformance;
 mod neo4j_support;
 
 use mimir_core::config::CoreConfig;
 use mimir_core::embedding::embed;
 use mimir_core::migrate::{self, Counts};
 use mimir_core::store::embedded::EmbeddedStore;
-use mimir_core::store::{Direction, GraphStore, NewEdge, NewNode, WriteOp};
+use mimir_core::store::{Direction, GraphStore, NewEdge, NewNode, Properties, WriteOp};
 use neo4j_support::{exclusive, store};
 use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 
+fn props(value: serde_json::Value) -> Properties {
+    value.as_object().cloned().expect("an object")
+}
+
 fn add(id: &str, node_type: &str, properties: serde_json::Value) -> WriteOp {
     WriteOp::AddNode(NewNode {
         id: Some(id.into()),
         node_type: node_type.into(),
-        properties: conformance::props(properties),
+        properties: props(properties),
     })
 }
 
@@ -28,7 +31,7 @@ fn link(source: &str, target: &str, edge_type: &str, properties: serde_json::Val
         source: source.into(),
         target: target.into(),
         edge_type: edge_type.into(),
-        properties: conformance::props(properties),
+        properties: props(properties),
     })
 }
 
@@ -69,7 +72,7 @@ async fn fill(store: &dyn GraphStore) -> Counts {
             vec![
                 WriteOp::UpdateNode {
                     id: "memory-1".into(),
-                    properties: conformance::props(json!({"title": "rust graph memory server"})),
+                    properties: props(json!({"title": "rust graph memory server"})),
                 },
                 add("orphan", "note", json!({})),
                 link("task-1", "memory-1", "depends_on", json!({})),
@@ -187,7 +190,8 @@ fn core_command(data_dir: &Path) -> Command {
     command
         .env("MIMIR_DATA_DIR", data_dir)
         .env("MIMIR_STORE", "embedded")
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "0");
     command
 }
 

@@ -2,7 +2,7 @@
 //! events to fsynced lines on disk. `cargo bench -p mimir-proxy --bench audit`.
 
 use mimir_proxy::audit::config::{AuditConfig, Destination, Durability};
-use mimir_proxy::audit::{Audit, AuditEvent, RequestInfo};
+use mimir_proxy::audit::{rotate, Audit, AuditEvent, RequestInfo};
 use std::time::{Duration, Instant};
 
 const PRODUCERS: usize = 4;
@@ -63,11 +63,22 @@ fn run(mode: Durability, total: usize, concurrency: usize) -> f64 {
         audit.shutdown().await.expect("shutdown");
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let lines = std::fs::read(&cfg.file.path)
-        .expect("read")
+    let mut files: Vec<_> = rotate::list_rotated(&cfg.file.path)
+        .expect("list")
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    files.push(cfg.file.path.clone());
+    let lines: usize = files
         .iter()
-        .filter(|b| **b == b'\n')
-        .count();
+        .map(|f| {
+            std::fs::read(f)
+                .expect("read")
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+        })
+        .sum();
     assert_eq!(lines, total, "every event written");
     total as f64 / elapsed
 }
@@ -76,9 +87,9 @@ fn main() {
     // `cargo test --benches` runs this with --bench absent: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
     let (async_total, strict_total) = if quick {
-        (20_000, 2_000)
+        (20_000, 2_048)
     } else {
-        (1_000_000, 100_000)
+        (1_000_000, 102_400)
     };
     let async_rate = run(Durability::Async, async_total, PRODUCERS);
     println!("audit file sink, async mode, {PRODUCERS} producers: {async_total} events, {async_rate:.0} events/s");

@@ -67,7 +67,7 @@ pub struct RequestCtx {
     /// The validated Host.
     host: String,
     /// Who sent the request, once authenticated; read by the stages after authentication.
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
 }
 
 impl Gateway {

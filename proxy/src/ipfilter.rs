@@ -90,7 +90,6 @@ impl IpFilter {
         let peer = canonical_ip(peer);
         self.trusted_proxies.iter().any(|n| n.contains(&peer)) || self.global.admits(peer)
     }
-
 }
 
 #[cfg(test)]
@@ -115,7 +114,10 @@ mod tests {
         assert_eq!(f.check(ip("2001:db9::1"), None), Err(IpDenied::Global));
         // IPv4-mapped addresses are the IPv4 address.
         assert_eq!(f.check(ip("::ffff:192.0.2.1"), None), Ok(()));
-        assert_eq!(f.check(ip("::ffff:192.0.2.66"), None), Err(IpDenied::Global));
+        assert_eq!(
+            f.check(ip("::ffff:192.0.2.66"), None),
+            Err(IpDenied::Global)
+        );
         // Trusted proxies are judged per request.
         assert!(f.admits_peer(ip("10.1.2.3")));
         assert!(!f.admits_peer(ip("198.51.100.1")));

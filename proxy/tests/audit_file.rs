@@ -104,7 +104,7 @@ async fn strict_mode_acknowledges_only_written_records() {
     assert!(audit.is_strict() && audit.is_available());
     load(&audit, 32, 50, true).await;
     // Acknowledged means on disk, before shutdown.
-    assert_eq!(records(&[cfg.file.path.clone()]).len(), 1_600);
+    assert_eq!(records(std::slice::from_ref(&cfg.file.path)).len(), 1_600);
     audit.shutdown().await.unwrap();
 }
 
@@ -144,7 +144,7 @@ async fn interrupted_write_is_cut_and_the_chain_goes_on() {
     let audit = Audit::start(&cfg).unwrap();
     load(&audit, 1, 5, false).await;
     audit.shutdown().await.unwrap();
-    let report = verify::verify(&[cfg.file.path.clone()], &plain()).unwrap();
+    let report = verify::verify(std::slice::from_ref(&cfg.file.path), &plain()).unwrap();
     assert_eq!(report.last_seq, Some(10));
 }
 

@@ -379,3 +379,26 @@ fn group_mappings_and_claims() {
     assert!(authz.policy().effective_roles(&direct).is_empty());
     assert!(!authz.decide(&direct, "GET", "/api/nodes/n1", None).allowed);
 }
+
+#[test]
+fn authz_section_of_the_policy_file() {
+    use mimir_proxy::config;
+    use std::collections::HashMap;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.toml");
+    let load = |body: &str| {
+        std::fs::write(&file, format!("[tls]\ngenerate_dev_cert = true\n\n{body}")).unwrap();
+        config::load_with_env(Some(&file), &HashMap::new())
+    };
+    let cfg = load("[authz]\nrbac = \"https://policy.example/rbac.json\"\nroutes = \"/etc/mimir/routes.toml\"\n").unwrap();
+    assert_eq!(cfg.authz.routes, Path::new("/etc/mimir/routes.toml"));
+    let err = load("[authz]\nrbac_poll_seconds = 0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.ends_with("policy.toml:5:21: authz.rbac_poll_seconds: invalid value: integer `0`, expected a nonzero u64"), "{err}");
+    let err = load("[authz]\nrbac_url = \"x\"\n").unwrap_err().to_string();
+    assert!(
+        err.contains("authz.rbac_url: unknown field `rbac_url`"),
+        "{err}"
+    );
+}

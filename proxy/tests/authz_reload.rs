@@ -147,11 +147,14 @@ async fn file_reload_applies_good_and_refuses_bad_policies() {
     assert_eq!(events[1].trigger, Trigger::Signal);
 }
 
+/// (Authorization, If-None-Match) headers of one request.
+type Seen = (Option<String>, Option<String>);
+
 #[derive(Clone, Default)]
 struct Remote {
     body: Arc<Mutex<String>>,
-    /// (Authorization header, If-None-Match header) of every request.
-    seen: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    /// Headers of every request.
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 async fn serve_rbac(State(remote): State<Remote>, headers: HeaderMap) -> axum::response::Response {

@@ -22,7 +22,11 @@ fn setup() -> (IpFilter, RouteGroups, Vec<IpNet>) {
         0,
         RouteGroup {
             name: "admin".into(),
-            paths: vec!["/api/rbac".into(), "/api/rbac/**".into(), "/api/keys/**".into()],
+            paths: vec![
+                "/api/rbac".into(),
+                "/api/rbac/**".into(),
+                "/api/keys/**".into(),
+            ],
             limit: None,
             max_body_bytes: None,
             allow: nets(&["192.0.2.0/24", "2001:db8:1::/48"]),
@@ -39,7 +43,10 @@ fn setup() -> (IpFilter, RouteGroups, Vec<IpNet>) {
 }
 
 fn client(peer: &str, xff: &[&str], trusted: &[IpNet]) -> IpAddr {
-    let values: Vec<HeaderValue> = xff.iter().map(|v| HeaderValue::from_str(v).unwrap()).collect();
+    let values: Vec<HeaderValue> = xff
+        .iter()
+        .map(|v| HeaderValue::from_str(v).unwrap())
+        .collect();
     client_chain(peer.parse().unwrap(), values.iter(), trusted).client_ip
 }
 
@@ -51,10 +58,16 @@ fn spoofed_forwarded_for_from_untrusted_peer_is_ignored() {
     // An outsider claims to be in the office: the claim is not believed.
     let ip = client("203.0.113.9", &["192.0.2.10"], &trusted);
     assert_eq!(ip.to_string(), "203.0.113.9");
-    assert_eq!(filter.check(ip, admin), Err(IpDenied::Group(admin.unwrap())));
+    assert_eq!(
+        filter.check(ip, admin),
+        Err(IpDenied::Group(admin.unwrap()))
+    );
     // The denied address cannot hide behind a forged header either.
     let ip = client("198.51.100.66", &["192.0.2.10, 10.0.0.1"], &trusted);
-    assert_eq!(filter.check(ip, groups.find("/api/nodes")), Err(IpDenied::Global));
+    assert_eq!(
+        filter.check(ip, groups.find("/api/nodes")),
+        Err(IpDenied::Global)
+    );
     // Elsewhere the outsider is served.
     let ip = client("203.0.113.9", &["192.0.2.10"], &trusted);
     assert_eq!(filter.check(ip, groups.find("/api/nodes")), Ok(()));
@@ -65,7 +78,11 @@ fn trusted_proxy_chain_is_walked_right_to_left() {
     let (filter, groups, trusted) = setup();
     let admin = groups.find("/api/keys/generate");
     // The load balancer (trusted) saw the office client; whatever the client prepended is ignored.
-    let ip = client("10.0.0.2", &["198.51.100.66, 192.0.2.10", "10.0.0.1"], &trusted);
+    let ip = client(
+        "10.0.0.2",
+        &["198.51.100.66, 192.0.2.10", "10.0.0.1"],
+        &trusted,
+    );
     assert_eq!(ip.to_string(), "192.0.2.10");
     assert_eq!(filter.check(ip, admin), Ok(()));
     // The rightmost untrusted address wins even when the client forges office addresses.
@@ -86,8 +103,13 @@ fn ipv6_and_ipv4_mapped_addresses() {
     assert_eq!(ip.to_string(), "192.0.2.44");
     assert_eq!(filter.check(ip, admin), Ok(()));
     // Even if something hands the filter the mapped form directly.
-    assert_eq!(filter.check("::ffff:192.0.2.44".parse().unwrap(), admin), Ok(()));
-    assert!(filter.check("::ffff:198.51.100.66".parse().unwrap(), None).is_err());
+    assert_eq!(
+        filter.check("::ffff:192.0.2.44".parse().unwrap(), admin),
+        Ok(())
+    );
+    assert!(filter
+        .check("::ffff:198.51.100.66".parse().unwrap(), None)
+        .is_err());
     // IPv6 office and denied networks.
     let ip = client("fd00::1", &["[2001:db8:1::abcd]:5555"], &trusted);
     assert_eq!(filter.check(ip, admin), Ok(()));

@@ -47,7 +47,8 @@ fn now<T>(f: impl std::future::Future<Output = T>) -> T {
 fn assert_exact(clock: &FakeRelativeClock, rate: Rate, name: &str, check: impl Fn() -> Decision) {
     let interval = rate.interval();
     for i in 0..rate.burst.get() {
-        let a = check().unwrap_or_else(|l| panic!("{name}: request {i} of the burst refused: {l:?}"));
+        let a =
+            check().unwrap_or_else(|l| panic!("{name}: request {i} of the burst refused: {l:?}"));
         let a = a.expect("a limit applied");
         assert_eq!(a.spec.name, name);
         assert_eq!(a.remaining, rate.burst.get() - 1 - i);
@@ -67,7 +68,11 @@ fn assert_exact(clock: &FakeRelativeClock, rate: Rate, name: &str, check: impl F
         clock.advance(period / steps);
         allowed += u32::from(check().is_ok());
     }
-    assert_eq!(allowed, rate.requests.get(), "{name}: steady rate over one period");
+    assert_eq!(
+        allowed,
+        rate.requests.get(),
+        "{name}: steady rate over one period"
+    );
 }
 
 #[test]
@@ -134,8 +139,16 @@ fn route_group_limits_count_the_caller() {
     };
     let mcp = Rate::new(200, Period::Minute, 20);
     let health = Rate::new(10, Period::Second, 20);
-    cfg.groups.iter_mut().find(|g| g.name == "mcp").unwrap().limit = Some(mcp);
-    cfg.groups.iter_mut().find(|g| g.name == "health").unwrap().limit = Some(health);
+    cfg.groups
+        .iter_mut()
+        .find(|g| g.name == "mcp")
+        .unwrap()
+        .limit = Some(mcp);
+    cfg.groups
+        .iter_mut()
+        .find(|g| g.name == "health")
+        .unwrap()
+        .limit = Some(health);
     let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
     let group = l.groups().find("/mcp");
     let by_key = LimitKeys {
@@ -237,7 +250,9 @@ fn key_flood_stays_within_the_cap() {
     assert!(now(l.check_ip(known)).is_ok());
     let mut flood_allowed = 0;
     for i in 0..20_000u32 {
-        let spoofed = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)));
+        let spoofed = IpAddr::from(std::net::Ipv6Addr::from(
+            0x2001_0db8_u128 << 96 | u128::from(i),
+        ));
         flood_allowed += u32::from(now(l.check_ip(spoofed)).is_ok());
     }
     assert_eq!(l.tracked_keys(), 1000, "never more keys than the cap");
@@ -290,7 +305,11 @@ fn brute_force_blocks_per_ip_and_per_user_separately() {
     // A distributed guesser: six addresses, one name (any case), API keys.
     for i in 0..6u8 {
         let from = IpAddr::from([198, 51, 100, 10 + i]);
-        now(bf.record_failure(from, Some(if i % 2 == 0 { "Root" } else { " root" }), Credential::ApiKey));
+        now(bf.record_failure(
+            from,
+            Some(if i % 2 == 0 { "Root" } else { " root" }),
+            Credential::ApiKey,
+        ));
     }
     let alerts = sink.0.lock().unwrap().clone();
     assert_eq!(alerts.len(), 2);

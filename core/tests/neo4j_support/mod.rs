@@ -2,6 +2,7 @@
 //! NEO4J_TEST_URI, NEO4J_TEST_TLS_URI, NEO4J_TEST_CA, NEO4J_TEST_USER and NEO4J_TEST_PASSWORD.
 
 use mimir_core::store::neo4j::{Neo4jSettings, Neo4jStore};
+use std::io::Write;
 use tokio::sync::{Mutex, MutexGuard};
 
 /// The tests of one binary share the database, and some clear it: they take turns.
@@ -24,7 +25,9 @@ pub fn settings() -> Option<Neo4jSettings> {
             !ci,
             "NEO4J_TEST_URI is not set under CI: run these tests through tests/neo4j/run.sh"
         );
-        eprintln!(
+        // Written to stderr directly, past the test harness's output capture.
+        let _ = writeln!(
+            std::io::stderr(),
             "\n*** NEO4J_TEST_URI is not set: the Neo4j store was NOT tested. \
              Run tests/neo4j/run.sh to test it against a real Neo4j. ***\n"
         );

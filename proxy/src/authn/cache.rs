@@ -3,13 +3,14 @@
 //! one map lookup instead of a signature check or a key-file lookup.
 
 use quick_cache::sync::Cache;
+use std::sync::Arc;
 
 use super::principal::Principal;
 
 pub type CacheKey = [u8; 32];
 
 pub struct TokenCache {
-    entries: Cache<CacheKey, Principal>,
+    entries: Cache<CacheKey, Arc<Principal>>,
 }
 
 impl TokenCache {
@@ -27,7 +28,7 @@ impl TokenCache {
     }
 
     /// The cached principal if it is still valid at `now`; an expired entry is dropped.
-    pub fn get(&self, key: &CacheKey, now: u64) -> Option<Principal> {
+    pub fn get(&self, key: &CacheKey, now: u64) -> Option<Arc<Principal>> {
         let principal = self.entries.get(key)?;
         if principal.valid_at(now) {
             Some(principal)
@@ -37,7 +38,7 @@ impl TokenCache {
         }
     }
 
-    pub fn insert(&self, key: CacheKey, principal: Principal) {
+    pub fn insert(&self, key: CacheKey, principal: Arc<Principal>) {
         self.entries.insert(key, principal);
     }
 
@@ -68,12 +69,12 @@ mod tests {
     fn never_serves_past_expiry_and_stays_bounded() {
         let cache = TokenCache::new(4);
         let key = TokenCache::key("t");
-        cache.insert(key, principal(Some(100)));
+        cache.insert(key, Arc::new(principal(Some(100))));
         assert!(cache.get(&key, 99).is_some());
         assert!(cache.get(&key, 100).is_none());
         assert!(cache.get(&key, 50).is_none(), "expired entry was removed");
         for i in 0..100 {
-            cache.insert(TokenCache::key(&i.to_string()), principal(None));
+            cache.insert(TokenCache::key(&i.to_string()), Arc::new(principal(None)));
         }
         assert!(cache.entries.len() <= 4);
     }

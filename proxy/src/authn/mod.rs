@@ -143,7 +143,7 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
         query: Option<&str>,
-    ) -> Result<Principal, AuthFailure> {
+    ) -> Result<Arc<Principal>, AuthFailure> {
         let credential = credentials::extract(headers, query, self.config.allow_query_credentials)
             .map_err(|e| match e {
                 CredentialError::Missing => AuthFailure::Missing,
@@ -152,9 +152,9 @@ impl Authenticator {
             })?;
         let now = now();
         let principal = match credential {
-            Credential::ApiKey(key) => self.keys.verify(key, now).ok_or_else(|| {
+            Credential::ApiKey(key) => Arc::new(self.keys.verify(key, now).ok_or_else(|| {
                 AuthFailure::Invalid("unknown, revoked or expired API key".into())
-            })?,
+            })?),
             Credential::Jwt(token) => self.verify_jwt(token, now).await?,
             Credential::Session(_) => {
                 return Err(AuthFailure::Invalid("sessions are not enabled".into()))
@@ -167,16 +167,17 @@ impl Authenticator {
     }
 
     /// A bearer JWT, from the cache when it was verified before.
-    pub async fn verify_jwt(&self, token: &str, now: u64) -> Result<Principal, AuthFailure> {
+    pub async fn verify_jwt(&self, token: &str, now: u64) -> Result<Arc<Principal>, AuthFailure> {
         let key = TokenCache::key(token);
         if let Some(principal) = self.cache.get(&key, now) {
             return Ok(principal);
         }
-        let principal = self
-            .jwt
-            .verify(token, now)
-            .await
-            .map_err(|e| AuthFailure::Invalid(e.to_string()))?;
+        let principal = Arc::new(
+            self.jwt
+                .verify(token, now)
+                .await
+                .map_err(|e| AuthFailure::Invalid(e.to_string()))?,
+        );
         self.cache.insert(key, principal.clone());
         Ok(principal)
     }

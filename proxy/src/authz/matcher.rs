@@ -12,7 +12,7 @@
 //! of a scan over every rule; among all matching rules the one listed first wins.
 
 use crate::normalize::{normalize_path, PathOptions};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -85,9 +85,11 @@ impl Methods {
     /// From a rule's list: standard method names in uppercase, or `*`.
     pub fn parse(list: &[String]) -> Result<Self, String> {
         let mut bits = 0u16;
+        let mut any = false;
         for m in list {
             if m == "*" {
-                return Ok(Self::ANY);
+                any = true;
+                continue;
             }
             let i = METHODS.iter().position(|k| k == m).ok_or_else(|| {
                 format!(
@@ -100,10 +102,11 @@ impl Methods {
                 bits |= 1 << 1;
             }
         }
-        if bits == 0 {
-            return Err("lists no method; use [\"*\"] for all".into());
+        match (any, bits) {
+            (true, _) => Ok(Self::ANY),
+            (false, 0) => Err("lists no method; use [\"*\"] for all".into()),
+            (false, bits) => Ok(Self(bits)),
         }
-        Ok(Self(bits))
     }
 
     /// Method names are case-sensitive (RFC 9110): `get` matches only `*` rules.
@@ -296,6 +299,7 @@ mod tests {
         assert!(Methods::parse(&["get".into()]).is_err());
         assert!(Methods::parse(&[]).is_err());
         assert!(Methods::parse(&["FOO".into()]).is_err());
+        assert!(Methods::parse(&["*".into(), "get".into()]).is_err());
         let post = Methods::parse(&["POST".into()]).unwrap();
         assert!(!post.contains("HEAD") && !post.contains("GET"));
     }

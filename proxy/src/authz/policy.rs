@@ -12,9 +12,9 @@ use super::permission::{Permission, Required};
 use super::rbac::RbacDocument;
 use super::routes::{Access, DefaultAccess, RoutesDocument};
 use crate::authn::claims::{roles_in, ClaimPath};
+use foldhash::{HashMap, HashMapExt};
 use serde_json::Value;
-use std::borrow::Cow;
-use std::collections::HashMap;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 pub struct Policy {
@@ -67,13 +67,16 @@ enum ToolNeed {
     PerOperation(HashMap<String, Need>),
 }
 
-/// Which permissions a caller holds, as bits over the policy's permission ids.
-struct Grants<'a>(Cow<'a, [u64]>);
+/// Which permissions a caller holds: the bit sets of their roles (a permission is held when any
+/// role's set has its bit). Kept inline for up to 4 roles, so a decision does not allocate.
+struct Grants<'a>(SmallVec<[&'a [u64]; 4]>);
 
 impl Grants<'_> {
     fn has(&self, id: u32) -> bool {
         let (word, bit) = (id as usize / 64, id % 64);
-        self.0.get(word).is_some_and(|w| w & (1 << bit) != 0)
+        self.0
+            .iter()
+            .any(|set| set.get(word).is_some_and(|w| w & (1 << bit) != 0))
     }
 
     fn satisfies(&self, need: &Need) -> bool {
@@ -440,16 +443,10 @@ impl Policy {
     }
 
     fn grants(&self, roles: &[String]) -> Grants<'_> {
-        let mut known = self.role_indices(roles).map(|i| &self.role_grants[i]);
-        let Some(first) = known.next() else {
-            return Grants(Cow::Borrowed(&[]));
-        };
-        let mut bits = Cow::Borrowed(&first[..]);
-        for more in known {
-            for (w, m) in bits.to_mut().iter_mut().zip(more.iter()) {
-                *w |= m;
-            }
-        }
-        Grants(bits)
+        Grants(
+            self.role_indices(roles)
+                .map(|i| &self.role_grants[i][..])
+                .collect(),
+        )
     }
 }

@@ -128,7 +128,10 @@ pub fn parse(origin: &RbacOrigin, text: &str) -> Result<RbacDocument, Vec<Issue>
     let mut de = serde_json::Deserializer::from_str(text);
     let doc: RbacDocument = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
-        json_issue((field != "." && field != "?").then_some(field), e.into_inner())
+        json_issue(
+            (field != "." && field != "?").then_some(field),
+            e.into_inner(),
+        )
     })?;
     de.end().map_err(|e| json_issue(None, e))?;
     let issues = check(&doc, origin, text);

@@ -163,6 +163,12 @@ impl<C: Clock + Clone> BruteForce<C> {
         Ok(())
     }
 
+    /// Drops failure counters that are back to zero (call it with the limiter's sweep).
+    pub fn sweep(&self) {
+        self.ips.sweep();
+        self.users.sweep();
+    }
+
     /// After a failed verification. Blocks and alerts when the threshold is crossed.
     pub async fn record_failure(&self, ip: IpAddr, username: Option<&str>, credential: Credential) {
         let user = username.map(normalize_user);

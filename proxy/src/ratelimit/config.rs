@@ -274,7 +274,10 @@ pub fn validate(cfg: &TrafficConfig) -> Vec<(String, String)> {
         fail("traffic.max_keys".into(), "must be greater than 0".into());
     }
     if cfg.sweep_seconds == 0 {
-        fail("traffic.sweep_seconds".into(), "must be greater than 0".into());
+        fail(
+            "traffic.sweep_seconds".into(),
+            "must be greater than 0".into(),
+        );
     }
     let mut seen = HashSet::new();
     for (i, g) in cfg.groups.iter().enumerate() {
@@ -332,10 +335,16 @@ pub fn validate(cfg: &TrafficConfig) -> Vec<(String, String)> {
         }
     }
     if r.timeout_ms == 0 {
-        fail("traffic.redis.timeout_ms".into(), "must be greater than 0".into());
+        fail(
+            "traffic.redis.timeout_ms".into(),
+            "must be greater than 0".into(),
+        );
     }
     if r.key_prefix.is_empty() {
-        fail("traffic.redis.key_prefix".into(), "must not be empty".into());
+        fail(
+            "traffic.redis.key_prefix".into(),
+            "must not be empty".into(),
+        );
     }
     issues
 }
@@ -373,7 +382,9 @@ mod tests {
         cfg.groups[0].paths.push("/api//x".into());
         cfg.ip.deny.push("::ffff:10.0.0.0/104".parse().unwrap());
         cfg.redis.url = "ftp://nope".into();
-        cfg.mcp_tools.tools.insert("bad tool".into(), Rate::new(1, Period::Second, 1));
+        cfg.mcp_tools
+            .tools
+            .insert("bad tool".into(), Rate::new(1, Period::Second, 1));
         let fields: Vec<String> = validate(&cfg).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fields,

@@ -17,7 +17,7 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// `RateLimit-Policy` value. Limit names are `[a-z0-9_.-]` (checked with the configuration), so
+/// `RateLimit-Policy` value. Limit names are `[A-Za-z0-9_.-]` (checked with the configuration), so
 /// they need no escaping inside the quoted string.
 pub fn policy_value(spec: &LimitSpec) -> String {
     format!(

@@ -53,11 +53,12 @@ impl<K: Hash + Eq + Clone> StateStore for CappedStore<K> {
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        if self.map.contains_key(key) {
-            return self.map.measure_and_replace(key, f);
+        if let Some(state) = self.map.get(key) {
+            return state.measure_and_replace(&NotKeyed::NonKey, f);
         }
         if self.len.fetch_add(1, Ordering::Relaxed) < self.cap {
-            return self.map.measure_and_replace(key, f);
+            let state = self.map.entry(key.clone()).or_default();
+            return state.measure_and_replace(&NotKeyed::NonKey, f);
         }
         self.len.fetch_sub(1, Ordering::Relaxed);
         self.overflow.measure_and_replace(&NotKeyed::NonKey, f)

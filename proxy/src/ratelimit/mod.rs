@@ -203,21 +203,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
 
     /// Before authentication: the per-IP limit.
     pub async fn check_ip(&self, ip: IpAddr) -> Decision {
-        let checks: Vec<(usize, Key)> = self
-            .ids
-            .per_ip
-            .map(|id| {
-                (
-                    id,
-                    Key {
-                        caller: Caller::Ip(ip),
-                        tool: None,
-                    },
-                )
-            })
-            .into_iter()
-            .collect();
-        self.run(&checks).await
+        let Some(id) = self.ids.per_ip else {
+            return Ok(None);
+        };
+        let key = Key {
+            caller: Caller::Ip(ip),
+            tool: None,
+        };
+        self.run(&[(id, key)]).await
     }
 
     /// After authentication: per API key, per user, the route group's and the tools' limits.
@@ -263,8 +256,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         let Some(shared) = &self.shared else {
             return self.run_local(checks);
         };
-        let items: Vec<(&LimitSpec, &Key)> =
-            checks.iter().map(|(id, k)| (&*self.specs[*id], k)).collect();
+        let items: Vec<(&LimitSpec, &Key)> = checks
+            .iter()
+            .map(|(id, k)| (&*self.specs[*id], k))
+            .collect();
         match shared.check(&items).await {
             Ok(redis::Answer::Allowed {
                 index,

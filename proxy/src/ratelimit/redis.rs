@@ -134,10 +134,7 @@ impl Shared {
         for (spec, key) in items {
             let t = (spec.rate.interval().as_micros() as u64).max(1);
             let tau = t * u64::from(spec.rate.burst.get() - 1);
-            invocation
-                .key(self.key_name(spec, key))
-                .arg(t)
-                .arg(tau);
+            invocation.key(self.key_name(spec, key)).arg(t).arg(tau);
         }
         invocation.invoke_async(&mut conn.clone()).await
     }
@@ -197,7 +194,13 @@ mod tests {
                 retry_after: Duration::from_micros(300)
             })
         );
-        for bad in [&[1, 3, 0, 0][..], &[1, 0, 0, 0], &[2, 1, 0, 0], &[1, 1, -1, 0], &[1]] {
+        for bad in [
+            &[1, 3, 0, 0][..],
+            &[1, 0, 0, 0],
+            &[2, 1, 0, 0],
+            &[1, 1, -1, 0],
+            &[1],
+        ] {
             assert_eq!(decode(bad, 2), None, "{bad:?}");
         }
     }

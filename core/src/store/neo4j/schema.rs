@@ -10,9 +10,16 @@ const STATEMENTS: &[&str] = &[
     "CREATE INDEX mimir_node_type IF NOT EXISTS FOR (n:Node) ON (n.type)",
 ];
 
+/// What `IF NOT EXISTS` still reports when another process created the same rule at the same
+/// moment (several replicas starting against a new database).
+const CREATED_CONCURRENTLY: &str = "Neo.ClientError.Schema.EquivalentSchemaRuleAlreadyExists";
+
 pub(super) async fn prepare(graph: &Graph) -> Result<(), neo4rs::Error> {
     for statement in STATEMENTS {
-        graph.run(query(statement)).await?;
+        match graph.run(query(statement)).await {
+            Err(neo4rs::Error::Neo4j(e)) if e.code() == CREATED_CONCURRENTLY => {}
+            other => other?,
+        }
     }
     // New indexes are populated in the background; queries must not run before they are online.
     graph.run(query("CALL db.awaitIndexes(300)")).await?;
