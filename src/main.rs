@@ -22,7 +22,7 @@ const CORE_START_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let proxy = match config::load(Some(&cli.config)) {
+    let mut proxy = match config::load(Some(&cli.config)) {
         Ok(proxy) => proxy,
         Err(e) => {
             eprintln!("{e}");
@@ -30,6 +30,10 @@ fn main() -> ExitCode {
         }
     };
     mimir_proxy::logging::init(&proxy.log);
+    if let Err(e) = add_default_dev_users(&mut proxy) {
+        tracing::error!("{e:#}");
+        return ExitCode::FAILURE;
+    }
     let core = CoreConfig::parse_from(["mimir-gate"]);
     let core_addr = core.bind;
     std::thread::spawn(move || run_core(core));
@@ -45,6 +49,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The embedded default's four users (admin, developer, analyst, viewer) with passwords
+/// generated now and printed once, unless users are configured in the environment.
+fn add_default_dev_users(proxy: &mut config::ProxyConfig) -> anyhow::Result<()> {
+    let configured = std::env::vars()
+        .any(|(name, _)| name.starts_with("MIMIR_DEV_USER_") || name == "MIMIR_DEV_USERNAME");
+    if !configured {
+        let (users, banner) = mimir_proxy::authn::dev::generate_defaults()?;
+        eprintln!("{banner}");
+        proxy.auth.extra_dev_users = users;
+    }
+    Ok(())
 }
 
 fn run_core(config: CoreConfig) {

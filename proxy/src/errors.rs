@@ -11,11 +11,14 @@ use std::borrow::Cow;
 pub fn error_code(status: u16) -> &'static str {
     match status {
         400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
         408 => "request_timeout",
         413 => "payload_too_large",
         414 => "uri_too_long",
+        429 => "too_many_requests",
         431 => "request_header_fields_too_large",
         502 => "bad_gateway",
         503 => "service_unavailable",
@@ -141,6 +144,9 @@ mod tests {
         assert_eq!(v["error"], "bad_gateway");
         assert_eq!(v["message"], "down");
         assert_eq!(v["request_id"], "rid-1");
+        assert_eq!(error_code(401), "unauthorized");
+        assert_eq!(error_code(403), "forbidden");
+        assert_eq!(error_code(429), "too_many_requests");
         assert_eq!(
             resp.headers
                 .get("content-length")

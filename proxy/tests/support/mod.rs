@@ -144,7 +144,13 @@ pub struct Options {
     /// TLS to the upstream: the CA to verify it with (SNI `localhost`) and an optional client
     /// certificate and key.
     pub upstream_tls: Option<(PathBuf, Option<(PathBuf, PathBuf)>)>,
+    /// Appended to the policy file: further sections, e.g. `[audit]`. By default
+    /// [`AUTH_DISABLED`], for tests about everything but authentication.
+    pub extra_toml: String,
 }
+
+/// Authentication off (accepted on a loopback listener only): requests are forwarded as they are.
+pub const AUTH_DISABLED: &str = "[auth]\nenabled = false\n";
 
 impl Options {
     pub fn new(upstream: &Upstream) -> Self {
@@ -162,6 +168,7 @@ impl Options {
             client_ca: None,
             generate_dev_cert: false,
             upstream_tls: None,
+            extra_toml: AUTH_DISABLED.to_owned(),
         }
     }
 }
@@ -249,6 +256,8 @@ client_body_timeout_seconds = {BODY_TIMEOUT_SECONDS}
 
 [log]
 level = "info"
+
+{extra}
 "#,
             certs = certs.display(),
             upstream = opts.upstream,
@@ -257,6 +266,7 @@ level = "info"
             trusted = opts.trusted_proxies,
             header_timeout = opts.header_timeout_seconds,
             generate = opts.generate_dev_cert,
+            extra = opts.extra_toml,
         );
         let config_path = dir.path().join("proxy.toml");
         std::fs::write(&config_path, config).unwrap();
