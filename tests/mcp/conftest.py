@@ -153,15 +153,17 @@ PROXY_BIN = pathlib.Path(os.environ.get("MIMIR_PROXY_BIN", REPO / "target" / "de
 
 
 class Proxy(Service):
-    """One mimir-proxy process with a freshly generated dev CA, in front of `upstream_port`."""
+    """One mimir-proxy process with a freshly generated dev CA, in front of `upstream_port`.
+    `extra_toml` is appended to its policy file (e.g. an `[auth]` section)."""
 
     name = "mimir-proxy"
 
     def __init__(self, workdir: pathlib.Path, upstream_port: int, extra_toml: str = ""):
         super().__init__(workdir / "proxy.log")
         self.workdir, self.upstream_port, self.extra_toml = workdir, upstream_port, extra_toml
-        self.port = self.admin_port = None
+        self.port, self.admin_port = free_port(), free_port()
         self.ca = workdir / "certs" / "ca.pem"
+        self.config = workdir / "policy.toml"
 
     @property
     def base(self) -> str:
@@ -172,29 +174,53 @@ class Proxy(Service):
     def url(self) -> str:
         return f"{self.base}/mcp"
 
-    def start(self) -> None:
+    def write_config(self) -> None:
         if not PROXY_BIN.is_file():
             pytest.fail(f"mimir-proxy binary not found at {PROXY_BIN}: run `cargo build -p mimir-proxy` or set MIMIR_PROXY_BIN")
         certs = self.workdir / "certs"
-        subprocess.run([str(PROXY_BIN), "gen-certs", "--dir", str(certs)], check=True, capture_output=True)
-        self.port, self.admin_port = free_port(), free_port()
-        config = self.workdir / "policy.toml"
-        config.write_text(
+        if not self.ca.is_file():
+            subprocess.run([str(PROXY_BIN), "gen-certs", "--dir", str(certs)], check=True, capture_output=True)
+        self.config.write_text(
             f'[server]\nlisten = "127.0.0.1:{self.port}"\nadmin_listen = "127.0.0.1:{self.admin_port}"\n'
             f'grace_period_seconds = 1\n'
             f'[tls]\ncert = "{certs / "server.pem"}"\nkey = "{certs / "server.key"}"\n'
             f'[upstream]\naddress = "127.0.0.1:{self.upstream_port}"\n'
             f'[log]\nlevel = "warn"\n{self.extra_toml}'
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MIMIR_")}
-        self.spawn([str(PROXY_BIN), "run", "--config", str(config)], env,
+
+    def create_key(self, name: str, roles: str) -> str:
+        """An API key made with `mimir-proxy keys create` (the config needs an `[auth]` keys_file)."""
+        self.write_config()
+        out = subprocess.run([str(PROXY_BIN), "keys", "create", "--config", str(self.config), "--name", name,
+                              "--roles", roles, "--expires", "1d"],
+                             env=proxy_env(), check=True, capture_output=True, text=True).stdout
+        key = out.strip()
+        if not key.startswith("mimir_") or len(key.split()) != 1:
+            pytest.fail(f"no key in the output of `keys create`: {out!r}")
+        return key
+
+    def start(self) -> None:
+        self.write_config()
+        self.spawn([str(PROXY_BIN), "run", "--config", str(self.config)], proxy_env(),
                    f"http://127.0.0.1:{self.admin_port}/readyz")
+
+
+def proxy_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MIMIR_")}
+
+
+def auth_toml(workdir: pathlib.Path) -> str:
+    """Authentication on, with the keys and lockdown files in `workdir`."""
+    return f'[auth]\nkeys_file = "{workdir / "keys.json"}"\nlockdown_file = "{workdir / "lockdown"}"\n'
 
 
 @pytest.fixture(scope="session")
 def proxy(tmp_path_factory, core):
-    """The real proxy over HTTPS in front of the shared core."""
-    instance = Proxy(tmp_path_factory.mktemp("proxy"), core.port)
+    """The real proxy over HTTPS in front of the shared core, authentication on; `api_key` is an
+    admin key created with the CLI."""
+    workdir = tmp_path_factory.mktemp("proxy")
+    instance = Proxy(workdir, core.port, extra_toml=auth_toml(workdir))
+    instance.api_key = instance.create_key("mcp-tests", "admin")
     instance.start()
     yield instance
     instance.stop()

@@ -16,8 +16,14 @@ def tls_context(proxy) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(proxy.ca))
 
 
+def key_header(proxy) -> dict:
+    return {"Authorization": f"Bearer {proxy.api_key}"}
+
+
 async def with_session(proxy, body, headers=None):
-    async with httpx2.AsyncClient(verify=tls_context(proxy), headers=headers or {}, timeout=30) as http:
+    """An SDK session through the proxy; `headers` replace the default admin API key."""
+    headers = key_header(proxy) if headers is None else headers
+    async with httpx2.AsyncClient(verify=tls_context(proxy), headers=headers, timeout=30) as http:
         async with streamable_http_client(proxy.url, http_client=http) as (read, write):
             async with ClientSession(read, write) as session:
                 await session.initialize()
@@ -45,7 +51,8 @@ def test_spoofed_identity_header_never_reaches_core(proxy):
                                                   "properties": {"title": "spoof attempt"}})
         assert added["node"].get("created_by") != "mallory"
 
-    run(lambda: with_session(proxy, body, headers={"X-User-ID": "mallory", "X-Forwarded-User": "mallory"}))
+    run(lambda: with_session(proxy, body, headers={**key_header(proxy), "X-User-ID": "mallory",
+                                                        "X-Forwarded-User": "mallory"}))
 
 
 def test_client_without_dev_ca_is_refused(proxy):
