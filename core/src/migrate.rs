@@ -7,8 +7,8 @@ mod embedded;
 
 use crate::config::{CoreConfig, StoreBackend};
 use crate::embedding::DIMENSIONS;
-use crate::store::neo4j::validate::check_name;
 use crate::store::neo4j::{Neo4jImport, Neo4jStore};
+use crate::store::rules::check_name;
 use crate::store::{Edge, Node};
 use anyhow::{bail, Context};
 use chrono::DateTime;

@@ -67,9 +67,16 @@ cert = "$WORK/certs/server.pem"
 key = "$WORK/certs/server.key"
 [upstream]
 address = "127.0.0.1:18080"
+[auth]
+keys_file = "$WORK/api-keys.json"
 [log]
 level = "warn"
 TOML
+# Every request is a realistic authenticated one: an API key with the developer role reading a node
+# (authentication, authorization and the rest of the pipeline all run).
+KEY=$("$BIN/mimir-proxy" keys create --config "$WORK/policy.toml" --name bench --roles developer --expires 1d | grep '^mimir_')
+AUTH="Authorization: Bearer $KEY"
+PATH_UNDER_TEST=/api/nodes/bench
 "$BIN/mimir-proxy" run --config "$WORK/policy.toml" >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 
@@ -85,20 +92,22 @@ ms() { # wrk latency ("512.00us", "1.20ms", "2.00s") → milliseconds
 
 declare -A RPS P50 P99 RSS
 run() { # name url pid
-  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$2")
+  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$2$PATH_UNDER_TEST")
+  # A benchmark of error responses would measure nothing useful.
+  if grep -q "Non-2xx" <<<"$out"; then echo "$1 answered errors:" >&2; echo "$out" >&2; exit 1; fi
   RPS[$1]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   P50[$1]=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
   P99[$1]=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
   RSS[$1]=$(rss_kb "$3")
 }
 NGINX_PID="${PIDS[0]}"
-run a-upstream http://127.0.0.1:18080/ "$NGINX_PID"
-run b-pingora https://127.0.0.1:18443/ "${PIDS[1]}"
-run c-mimir-proxy https://127.0.0.1:18444/ "${PIDS[2]}"
-run d-nginx https://127.0.0.1:18445/ "$NGINX_PID"
+run a-upstream http://127.0.0.1:18080 "$NGINX_PID"
+run b-pingora https://127.0.0.1:18443 "${PIDS[1]}"
+run c-mimir-proxy https://127.0.0.1:18444 "${PIDS[2]}"
+run d-nginx https://127.0.0.1:18445 "$NGINX_PID"
 
 echo
-echo "wrk -t2 -c$CONNS -d${DURATION}s --latency, 1 KiB responses, keep-alive, TLS except (a)"
+echo "wrk -t2 -c$CONNS -d${DURATION}s --latency GET $PATH_UNDER_TEST with an API key, 1 KiB responses, keep-alive, TLS except (a)"
 printf '%-15s %12s %10s %10s %10s %12s\n' target req/s p50_ms p99_ms rss_kB "vs nginx"
 for t in a-upstream b-pingora c-mimir-proxy d-nginx; do
   printf '%-15s %12s %10s %10s %10s %11.2fx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
@@ -114,9 +123,9 @@ echo
 echo "fixed rate ≈ $((PER_WORKER * CONNS)) req/s (half of (c)'s max): hey -z ${DURATION}s -c $CONNS -q $PER_WORKER -host localhost"
 printf '%-15s %10s\n' target p99_ms
 declare -A FIXED
-for pair in a-upstream=http://127.0.0.1:18080/ c-mimir-proxy=https://127.0.0.1:18444/ d-nginx=https://127.0.0.1:18445/; do
+for pair in a-upstream=http://127.0.0.1:18080 c-mimir-proxy=https://127.0.0.1:18444 d-nginx=https://127.0.0.1:18445; do
   t="${pair%%=*}"; url="${pair#*=}"
-  FIXED[$t]=$(hey -z "${DURATION}s" -c "$CONNS" -q "$PER_WORKER" -host localhost "$url" | awk '/99% in/ {printf "%.3f", $3*1000}')
+  FIXED[$t]=$(hey -z "${DURATION}s" -c "$CONNS" -q "$PER_WORKER" -host localhost -H "$AUTH" "$url$PATH_UNDER_TEST" | awk '/99% in/ {printf "%.3f", $3*1000}')
   printf '%-15s %10s\n' "$t" "${FIXED[$t]}"
 done
 echo "added p99 by mimir-proxy over direct: $(awk -v c="${FIXED[c-mimir-proxy]}" -v a="${FIXED[a-upstream]}" 'BEGIN {printf "%.3f", c-a}') ms"

@@ -2,8 +2,8 @@
 //! as stored (`GraphStore` does not expose them). Columns as in docs/storage.md, "Schema".
 
 use super::{Counts, Record, RecordReader};
-use crate::embedding::DIMENSIONS;
-use crate::store::embedded::EmbeddedStore;
+use crate::store::codec::{decode_embedding, encode_embedding};
+use crate::store::embedded::{self as store, EmbeddedStore};
 use crate::store::{Edge, Node, Properties};
 use anyhow::{bail, Context};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
@@ -23,19 +23,6 @@ fn open(db: &Path) -> anyhow::Result<Connection> {
 fn properties(row: &Row<'_>, index: usize) -> anyhow::Result<Properties> {
     let text: String = row.get(index)?;
     serde_json::from_str(&text).context("damaged properties in the embedded store")
-}
-
-fn decode_embedding(blob: Option<Vec<u8>>) -> Option<Vec<f32>> {
-    let blob = blob?;
-    (blob.len() == DIMENSIONS * 4).then(|| {
-        blob.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    })
-}
-
-fn encode_embedding(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 /// Hands every node, then every edge, to `sink`, from one read transaction (a consistent
@@ -62,7 +49,8 @@ pub(super) fn export(
                 created_by: row.get(6)?,
                 updated_by: row.get(7)?,
             };
-            let embedding = decode_embedding(row.get(3)?);
+            let blob: Option<Vec<u8>> = row.get(3)?;
+            let embedding = blob.as_deref().and_then(decode_embedding);
             sink(Record::Node { node, embedding })?;
         }
         let mut stmt = tx.prepare(
@@ -149,18 +137,6 @@ fn insert_edge(conn: &Connection, edge: &Edge) -> anyhow::Result<()> {
             bail!("node {end} does not exist (nodes must come before their edges)");
         }
     }
-    conn.prepare_cached(
-        "INSERT INTO edges (id, source, target, type, properties, created, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute((
-        &edge.id,
-        &edge.source,
-        &edge.target,
-        &edge.edge_type,
-        serde_json::to_string(&edge.properties)?,
-        &edge.created,
-        &edge.created_by,
-    ))?;
+    store::insert_edge(conn, edge, &serde_json::to_string(&edge.properties)?)?;
     Ok(())
 }

@@ -9,6 +9,8 @@ mod rows;
 mod schema;
 mod write;
 
+pub(crate) use rows::insert_edge;
+
 use super::{
     Direction, Edge, GraphStore, LockOutcome, Node, NodeQuery, ScoredNode, StoreError, StoreResult,
     Subgraph, WriteOp, WriteResult,

@@ -1,9 +1,14 @@
 //! The graph store contract. Every backend (embedded SQLite, Neo4j) implements [`GraphStore`]
 //! and must pass the shared conformance suite in `core/tests/store_conformance.rs`.
 
+pub(crate) mod codec;
 pub mod embedded;
+pub(crate) mod locking;
 pub mod neo4j;
 pub mod properties;
+pub(crate) mod records;
+pub(crate) mod rules;
+pub(crate) mod walk;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

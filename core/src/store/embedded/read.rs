@@ -2,51 +2,25 @@
 //! a caller (types, property names and values, search text) is a bound parameter.
 
 use super::rows::{
-    decode_embedding, require_node, select_edges, select_nodes, sql_limit, types_param,
-    EDGE_COLUMNS, NODE_COLUMNS,
+    require_node, select_edges, select_nodes, sql_limit, types_param, EDGE_COLUMNS, NODE_COLUMNS,
 };
 use crate::embedding::similarity;
-use crate::store::{
-    Direction, Edge, Node, NodeQuery, ScoredNode, StoreError, StoreResult, Subgraph,
-};
+use crate::store::codec::decode_embedding;
+use crate::store::rules::check_filters;
+use crate::store::walk::Walk;
+use crate::store::{Direction, Edge, Node, NodeQuery, ScoredNode, StoreResult, Subgraph};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
-use std::collections::HashSet;
-
-/// Filters per query; far below SQLite's bound-parameter limit.
-const MAX_FILTERS: usize = 32;
-const MAX_PROPERTY_NAME_BYTES: usize = 128;
 
 /// Matches the bound type list (`json_each` of a JSON array), or everything when it is NULL.
 const TYPE_FILTER: &str = "(?1 IS NULL OR type IN (SELECT value FROM json_each(?1)))";
 
-/// A property name usable in a JSON path: letters, digits, `_` and `-` only, so it cannot
-/// change the path's meaning (no `.`, `[`, `"`).
-fn check_property_name(name: &str) -> StoreResult<()> {
-    let valid = !name.is_empty()
-        && name.len() <= MAX_PROPERTY_NAME_BYTES
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "property name {name:?} must be 1 to {MAX_PROPERTY_NAME_BYTES} letters, digits, '_' or '-'"
-        )))
-    }
-}
-
 pub(super) fn query_nodes(conn: &Connection, query: &NodeQuery) -> StoreResult<Vec<Node>> {
-    if query.filters.len() > MAX_FILTERS {
-        return Err(StoreError::Invalid(format!(
-            "at most {MAX_FILTERS} property filters"
-        )));
-    }
+    // Checked names are safe inside the JSON path built below.
+    check_filters(&query.filters)?;
     let mut params = vec![SqlValue::from(types_param(&query.node_types)?)];
     let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}");
     for (name, value) in &query.filters {
-        check_property_name(name)?;
         let (path, json) = (params.len() + 1, params.len() + 2);
         // Same JSON type (so `true` never equals `1`) and same value; objects and arrays compare
         // as SQLite's minified JSON. A `null` filter matches nodes without the property.
@@ -213,33 +187,13 @@ pub(super) fn neighborhood(
     depth: usize,
 ) -> StoreResult<Subgraph> {
     require_node(conn, start)?;
-    let mut seen = HashSet::from([start.to_owned()]);
-    let mut walked = HashSet::new();
-    let (mut found, mut edges) = (Vec::new(), Vec::new());
-    let mut frontier = vec![start.to_owned()];
+    let mut walk = Walk::new(start);
     for _ in 0..depth {
-        let mut next = Vec::new();
-        for id in &frontier {
-            for edge in edges_touching(conn, id, direction, edge_type)? {
-                let other = if edge.source == *id {
-                    &edge.target
-                } else {
-                    &edge.source
-                };
-                if seen.insert(other.clone()) {
-                    next.push(other.clone());
-                }
-                if walked.insert(edge.id.clone()) {
-                    edges.push(edge);
-                }
-            }
-        }
-        if next.is_empty() {
+        if !walk.hop(|id| edges_touching(conn, id, direction, edge_type))? {
             break;
         }
-        found.extend(next.iter().cloned());
-        frontier = next;
     }
+    let (found, edges) = walk.into_parts();
     let nodes = found
         .iter()
         .map(|id| require_node(conn, id))

@@ -1,17 +1,12 @@
 //! Row decoding and the small helpers every statement of the embedded store shares.
 
-use crate::embedding::DIMENSIONS;
 use crate::store::{Edge, Node, Properties, StoreError, StoreResult};
-use chrono::{SecondsFormat, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row};
 
 pub(super) const NODE_COLUMNS: &str =
     "id, type, properties, created, updated, created_by, updated_by";
 pub(super) const EDGE_COLUMNS: &str = "id, source, target, type, properties, created, created_by";
-
-/// Longest id or type name accepted (bytes).
-const MAX_NAME_BYTES: usize = 256;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -21,24 +16,6 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Backend(e.to_string()),
         }
     }
-}
-
-/// Current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
-pub(super) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Ids and type names: non-blank, bounded, printable.
-pub(super) fn check_name(what: &str, value: &str) -> StoreResult<()> {
-    if value.trim().is_empty()
-        || value.len() > MAX_NAME_BYTES
-        || value.chars().any(char::is_control)
-    {
-        return Err(StoreError::Invalid(format!(
-            "{what} must be 1 to {MAX_NAME_BYTES} bytes without control characters"
-        )));
-    }
-    Ok(())
 }
 
 pub(super) fn to_json(props: &Properties) -> StoreResult<String> {
@@ -63,19 +40,6 @@ pub(super) fn sql_limit(limit: usize) -> i64 {
     } else {
         i64::try_from(limit).unwrap_or(i64::MAX)
     }
-}
-
-pub(super) fn encode_embedding(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// `None` for a blob of the wrong size (written by another release, or damaged).
-pub(super) fn decode_embedding(blob: &[u8]) -> Option<Vec<f32>> {
-    (blob.len() == DIMENSIONS * 4).then(|| {
-        blob.chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    })
 }
 
 /// Damaged JSON in a row becomes a backend error, never a panic.
@@ -159,6 +123,28 @@ pub(super) fn require_node(conn: &Connection, id: &str) -> StoreResult<Node> {
 pub(super) fn node_exists(conn: &Connection, id: &str) -> StoreResult<bool> {
     let mut stmt = conn.prepare_cached("SELECT 1 FROM nodes WHERE id = ?1")?;
     Ok(stmt.exists([id])?)
+}
+
+/// Inserts `edge` with its properties as `properties_json`; the callers check its ends first.
+pub(crate) fn insert_edge(
+    conn: &Connection,
+    edge: &Edge,
+    properties_json: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO edges (id, source, target, type, properties, created, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute((
+        &edge.id,
+        &edge.source,
+        &edge.target,
+        &edge.edge_type,
+        properties_json,
+        &edge.created,
+        &edge.created_by,
+    ))?;
+    Ok(())
 }
 
 /// Stores new properties of a node without touching its embedding or timestamps (locks).

@@ -1,13 +1,13 @@
 //! Transactional writes: a batch commits whole or not at all.
 
-use super::rows::{self, check_name, encode_embedding, node_exists, require_node, to_json};
+use super::rows::{insert_edge, node_exists, require_node, to_json};
 use crate::embedding::{embed, node_text};
-use crate::store::properties::flatten;
+use crate::store::codec::encode_embedding;
+use crate::store::records::{self, new_edge, new_node};
 use crate::store::{
     Edge, NewEdge, NewNode, Node, Properties, StoreError, StoreResult, WriteOp, WriteResult,
 };
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use uuid::Uuid;
 
 /// Applies `ops` in order inside one transaction. Returning early with an error drops the
 /// transaction, which rolls every earlier op of the batch back.
@@ -18,7 +18,7 @@ pub(super) fn apply(
 ) -> StoreResult<Vec<WriteResult>> {
     // IMMEDIATE takes the write lock up front, so checks and writes see the same state.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let now = rows::now();
+    let now = records::now();
     let results = ops
         .into_iter()
         .map(|op| apply_one(&tx, op, actor, &now))
@@ -53,14 +53,6 @@ fn apply_one(
     })
 }
 
-/// Flattened properties without `null` values: a missing key and `null` mean the same.
-fn stored_properties(props: Properties) -> Properties {
-    flatten(props)
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .collect()
-}
-
 fn embedding_of(node_type: &str, props: &Properties) -> Vec<u8> {
     encode_embedding(&embed(&node_text(node_type, props)))
 }
@@ -71,32 +63,19 @@ fn add_node(
     actor: Option<&str>,
     now: &str,
 ) -> StoreResult<Node> {
-    check_name("node type", &new.node_type)?;
-    let id = match new.id {
-        Some(id) => {
-            check_name("node id", &id)?;
-            id
-        }
-        None => format!("{}-{}", new.node_type, Uuid::new_v4().simple()),
-    };
-    if node_exists(tx, &id)? {
-        return Err(StoreError::Conflict(format!("node {id} already exists")));
+    let node = new_node(new, actor, now)?;
+    if node_exists(tx, &node.id)? {
+        return Err(StoreError::Conflict(format!(
+            "node {} already exists",
+            node.id
+        )));
     }
-    let properties = stored_properties(new.properties);
     tx.prepare_cached(
         "INSERT INTO nodes (id, type, properties, embedding, created, updated, created_by, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?6)",
     )?
-    .execute((&id, &new.node_type, to_json(&properties)?, embedding_of(&new.node_type, &properties), now, actor))?;
-    Ok(Node {
-        id,
-        node_type: new.node_type,
-        properties,
-        created: now.to_owned(),
-        updated: now.to_owned(),
-        created_by: actor.map(str::to_owned),
-        updated_by: actor.map(str::to_owned),
-    })
+    .execute((&node.id, &node.node_type, to_json(&node.properties)?, embedding_of(&node.node_type, &node.properties), now, actor))?;
+    Ok(node)
 }
 
 fn update_node(
@@ -107,15 +86,7 @@ fn update_node(
     now: &str,
 ) -> StoreResult<Node> {
     let mut node = require_node(tx, id)?;
-    for (key, value) in flatten(changes) {
-        if value.is_null() {
-            node.properties.remove(&key);
-        } else {
-            node.properties.insert(key, value);
-        }
-    }
-    node.updated = now.to_owned();
-    node.updated_by = actor.map(str::to_owned);
+    records::update_node(&mut node, changes, actor, now);
     tx.prepare_cached(
         "UPDATE nodes SET properties = ?2, embedding = ?3, updated = ?4, updated_by = ?5 WHERE id = ?1",
     )?
@@ -144,34 +115,13 @@ fn add_edge(
     actor: Option<&str>,
     now: &str,
 ) -> StoreResult<Edge> {
-    check_name("edge type", &new.edge_type)?;
-    for end in [&new.source, &new.target] {
+    let edge = new_edge(new, actor, now)?;
+    for end in [&edge.source, &edge.target] {
         if !node_exists(tx, end)? {
             return Err(StoreError::NotFound(format!("node {end}")));
         }
     }
-    let edge = Edge {
-        id: format!("edge-{}", Uuid::new_v4().simple()),
-        source: new.source,
-        target: new.target,
-        edge_type: new.edge_type,
-        properties: stored_properties(new.properties),
-        created: now.to_owned(),
-        created_by: actor.map(str::to_owned),
-    };
-    tx.prepare_cached(
-        "INSERT INTO edges (id, source, target, type, properties, created, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute((
-        &edge.id,
-        &edge.source,
-        &edge.target,
-        &edge.edge_type,
-        to_json(&edge.properties)?,
-        now,
-        actor,
-    ))?;
+    insert_edge(tx, &edge, &to_json(&edge.properties)?)?;
     Ok(edge)
 }
 

@@ -3,9 +3,9 @@
 use super::codec;
 use super::exec::read_rows;
 use super::read::nodes_by_id;
+use crate::store::walk::Walk;
 use crate::store::{Direction, Edge, StoreError, StoreResult, Subgraph};
 use neo4rs::{query, Graph};
-use std::collections::HashSet;
 
 const EDGE_RESULT: &str = "RETURN r {.*} AS r, s.id AS source, t.id AS target";
 
@@ -90,34 +90,21 @@ pub(super) async fn neighborhood(
     depth: usize,
 ) -> StoreResult<Subgraph> {
     require_node(graph, start).await?;
-    let mut seen = HashSet::from([start.to_owned()]);
-    let mut walked = HashSet::new();
-    let (mut found, mut edges) = (Vec::new(), Vec::new());
-    let mut frontier = vec![start.to_owned()];
+    let mut walk = Walk::new(start);
     for _ in 0..depth {
-        let touching = edges_touching(graph, &frontier, direction, edge_type).await?;
-        let mut next = Vec::new();
-        for id in &frontier {
-            for edge in touching.iter().filter(|e| follows(e, id, direction)) {
-                let other = if edge.source == *id {
-                    &edge.target
-                } else {
-                    &edge.source
-                };
-                if seen.insert(other.clone()) {
-                    next.push(other.clone());
-                }
-                if walked.insert(edge.id.clone()) {
-                    edges.push(edge.clone());
-                }
-            }
-        }
-        if next.is_empty() {
+        let touching = edges_touching(graph, walk.frontier(), direction, edge_type).await?;
+        let more = walk.hop(|id| {
+            Ok(touching
+                .iter()
+                .filter(|e| follows(e, id, direction))
+                .cloned()
+                .collect())
+        })?;
+        if !more {
             break;
         }
-        found.extend(next.iter().cloned());
-        frontier = next;
     }
+    let (found, edges) = walk.into_parts();
     let nodes = nodes_by_id(graph, &found).await?;
     Ok(Subgraph { nodes, edges })
 }

@@ -12,7 +12,6 @@ mod locks;
 mod read;
 mod schema;
 mod settings;
-pub(crate) mod validate;
 mod write;
 
 pub use archive::{ArchivedNode, Cursor, Neo4jImport};

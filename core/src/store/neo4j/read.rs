@@ -3,9 +3,9 @@
 
 use super::codec::{self, bolt, stored_key, NODE_KEYS};
 use super::exec::{count_of, read_rows};
-use super::validate::{check_property_name, MAX_FILTERS};
 use crate::embedding::{similarity, DIMENSIONS};
-use crate::store::{Node, NodeQuery, ScoredNode, StoreError, StoreResult};
+use crate::store::rules::check_filters;
+use crate::store::{Node, NodeQuery, ScoredNode, StoreResult};
 use neo4rs::{query, Graph, Query, Row};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -59,29 +59,24 @@ pub(super) async fn get_node(graph: &Graph, id: &str) -> StoreResult<Option<Node
 
 /// One filter as the parameter the query's `all(f IN $filters …)` reads: how to compare
 /// (`absent`, `native` with the same Cypher type, or `json` text) and the stored key.
-fn filter_param(name: &str, value: &Value) -> StoreResult<Value> {
-    check_property_name(name)?;
+fn filter_param(name: &str, value: &Value) -> Value {
     let key = stored_key(name, NODE_KEYS);
-    Ok(if value.is_null() {
+    if value.is_null() {
         json!({"key": key, "kind": "absent"})
     } else if codec::is_native(value) {
         json!({"key": key, "kind": "native", "value": value})
     } else {
         json!({"key": key, "kind": "json", "value": value.to_string()})
-    })
+    }
 }
 
 pub(super) async fn query_nodes(graph: &Graph, query: &NodeQuery) -> StoreResult<Vec<Node>> {
-    if query.filters.len() > MAX_FILTERS {
-        return Err(StoreError::Invalid(format!(
-            "at most {MAX_FILTERS} property filters"
-        )));
-    }
+    check_filters(&query.filters)?;
     let filters = query
         .filters
         .iter()
         .map(|(name, value)| filter_param(name, value))
-        .collect::<StoreResult<Vec<_>>>()?;
+        .collect();
     // Same Cypher type (so `true` never equals `1`, nor `1` equal `1.0`) and same value; values
     // stored as JSON text compare as text, and only with keys stored that way.
     let cypher = format!(

@@ -2,15 +2,13 @@
 
 use super::codec::{self, bolt, embedding_value, NODE_KEYS};
 use super::exec::{finish, txn_count, txn_rows};
-use super::validate::{check_name, now, stored_properties};
 use crate::embedding::{embed, node_text};
-use crate::store::properties::flatten;
+use crate::store::records::{self, new_edge, new_node, now};
 use crate::store::{
     Edge, NewEdge, NewNode, Node, Properties, StoreError, StoreResult, WriteOp, WriteResult,
 };
 use neo4rs::{query, Graph, Txn};
 use serde_json::Value;
-use uuid::Uuid;
 
 pub(super) async fn apply(
     graph: &Graph,
@@ -98,23 +96,7 @@ async fn add_node(
     actor: Option<&str>,
     now: &str,
 ) -> StoreResult<Node> {
-    check_name("node type", &new.node_type)?;
-    let id = match new.id {
-        Some(id) => {
-            check_name("node id", &id)?;
-            id
-        }
-        None => format!("{}-{}", new.node_type, Uuid::new_v4().simple()),
-    };
-    let node = Node {
-        id,
-        properties: stored_properties(new.properties),
-        node_type: new.node_type,
-        created: now.to_owned(),
-        updated: now.to_owned(),
-        created_by: actor.map(str::to_owned),
-        updated_by: actor.map(str::to_owned),
-    };
+    let node = new_node(new, actor, now)?;
     let embedding = embed(&node_text(&node.node_type, &node.properties));
     create_node(txn, &node, Some(&embedding)).await?;
     Ok(node)
@@ -165,15 +147,7 @@ async fn update_node(
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("node {id}")))?;
     let mut node = old.clone();
-    for (key, value) in flatten(changes) {
-        if value.is_null() {
-            node.properties.remove(&key);
-        } else {
-            node.properties.insert(key, value);
-        }
-    }
-    node.updated = now.to_owned();
-    node.updated_by = actor.map(str::to_owned);
+    records::update_node(&mut node, changes, actor, now);
     let embedding = embed(&node_text(&node.node_type, &node.properties));
     let extra = [
         ("updated", Value::from(now)),
@@ -230,16 +204,7 @@ async fn add_edge(
     actor: Option<&str>,
     now: &str,
 ) -> StoreResult<Edge> {
-    check_name("edge type", &new.edge_type)?;
-    let edge = Edge {
-        id: format!("edge-{}", Uuid::new_v4().simple()),
-        source: new.source,
-        target: new.target,
-        edge_type: new.edge_type,
-        properties: stored_properties(new.properties),
-        created: now.to_owned(),
-        created_by: actor.map(str::to_owned),
-    };
+    let edge = new_edge(new, actor, now)?;
     create_edge(txn, &edge).await?;
     Ok(edge)
 }

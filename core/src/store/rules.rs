@@ -1,19 +1,12 @@
-//! Input rules of the store contract, enforced the same way as by the embedded store.
+//! Input rules of the store contract, enforced the same way by every backend.
 
-use crate::store::properties::flatten;
-use crate::store::{Properties, StoreError, StoreResult};
-use chrono::{SecondsFormat, Utc};
+use super::{Properties, StoreError, StoreResult};
 
 /// Longest id or type name accepted (bytes).
 const MAX_NAME_BYTES: usize = 256;
-/// Filters per query.
-pub(super) const MAX_FILTERS: usize = 32;
+/// Filters per query; far below SQLite's bound-parameter limit.
+const MAX_FILTERS: usize = 32;
 const MAX_PROPERTY_NAME_BYTES: usize = 128;
-
-/// Current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
-pub(super) fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// Ids and type names: non-blank, bounded, printable.
 pub(crate) fn check_name(what: &str, value: &str) -> StoreResult<()> {
@@ -28,8 +21,9 @@ pub(crate) fn check_name(what: &str, value: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// A property name usable in a filter: letters, digits, `_` and `-` only.
-pub(super) fn check_property_name(name: &str) -> StoreResult<()> {
+/// A property name usable in a filter (and in a SQLite JSON path): letters, digits, `_` and `-`
+/// only, so it cannot change the path's meaning (no `.`, `[`, `"`).
+fn check_property_name(name: &str) -> StoreResult<()> {
     let valid = !name.is_empty()
         && name.len() <= MAX_PROPERTY_NAME_BYTES
         && name
@@ -44,10 +38,14 @@ pub(super) fn check_property_name(name: &str) -> StoreResult<()> {
     }
 }
 
-/// Flattened properties without `null` values: a missing key and `null` mean the same.
-pub(super) fn stored_properties(props: Properties) -> Properties {
-    flatten(props)
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .collect()
+/// The property filters of a query: a bounded number, each on a valid property name.
+pub(crate) fn check_filters(filters: &Properties) -> StoreResult<()> {
+    if filters.len() > MAX_FILTERS {
+        return Err(StoreError::Invalid(format!(
+            "at most {MAX_FILTERS} property filters"
+        )));
+    }
+    filters
+        .keys()
+        .try_for_each(|name| check_property_name(name))
 }
