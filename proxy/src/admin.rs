@@ -19,6 +19,8 @@ pub struct Admin {
     /// With TLS upstreams only the TCP connect is checked.
     pub upstream_tls: bool,
     pub timeout: Duration,
+    /// Not ready while audit records cannot be written (strict mode refuses requests then).
+    pub audit: crate::audit::Audit,
 }
 
 impl Admin {
@@ -83,17 +85,26 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         match session.req_header().uri.path() {
             "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
-            "/readyz" => match self.check_upstream().await {
+            "/readyz" => {
+                let upstream = self.check_upstream().await;
+                let audit_ok = self.audit.is_available();
                 // The config check is implicit: the listener only runs with a loaded config.
-                Ok(()) => json(
-                    StatusCode::OK,
-                    serde_json::json!({"ready": true, "checks": {"config": "ok", "upstream": "ok"}}),
-                ),
-                Err(reason) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"ready": false, "checks": {"config": "ok", "upstream": reason}}),
-                ),
-            },
+                let checks = serde_json::json!({
+                    "config": "ok",
+                    "upstream": upstream.as_ref().err().map_or("ok", String::as_str),
+                    "audit": if audit_ok { "ok" } else { "unavailable" },
+                });
+                let ready = upstream.is_ok() && audit_ok;
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                json(
+                    status,
+                    serde_json::json!({"ready": ready, "checks": checks}),
+                )
+            }
             "/metrics" => reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",

@@ -23,7 +23,7 @@ pub fn error_code(status: u16) -> &'static str {
         502 => "bad_gateway",
         503 => "service_unavailable",
         504 => "gateway_timeout",
-        401..=499 => "client_error",
+        402..=499 => "client_error",
         _ => "internal_error",
     }
 }

@@ -12,7 +12,9 @@
 //!    and the client's credentials removed ([`identity`]);
 //!
 //! then the upstream, and on the way back HSTS + request id on every response, JSON errors
-//! ([`errors`]), metrics and the access log.
+//! ([`errors`]), metrics, the access log and one audit record per request ([`audit`]). In strict
+//! audit mode the record is durable before the response header leaves; a request that cannot be
+//! audited is answered 503.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,6 +29,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit::{Audit, AuditEvent, RequestInfo};
 use crate::authn::endpoints::{self, Reply};
 use crate::authn::routes::{self, Route};
 use crate::authn::{challenge, AuthFailure, Authenticator, Principal};
@@ -53,6 +56,7 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// `None` when `auth.enabled = false`.
     auth: Option<Arc<Authenticator>>,
+    audit: Audit,
 }
 
 /// Per-request state.
@@ -68,10 +72,12 @@ pub struct RequestCtx {
     host: String,
     /// Who sent the request, once authenticated; read by the stages after authentication.
     pub principal: Option<Arc<Principal>>,
+    /// The audit record is written (strict mode writes it before the response).
+    audited: bool,
 }
 
 impl Gateway {
-    pub fn new(config: &ProxyConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+    pub fn new(config: &ProxyConfig, metrics: Arc<Metrics>, audit: Audit) -> anyhow::Result<Self> {
         use anyhow::Context;
         let upstream = &config.upstream;
         // Resolved once here: pingora's HttpPeer::new panics on a name that does not resolve.
@@ -112,6 +118,7 @@ impl Gateway {
                 tracing::warn!("auth.enabled = false: requests are forwarded unauthenticated");
                 None
             },
+            audit,
         })
     }
 
@@ -208,7 +215,7 @@ impl Gateway {
     async fn send_auth_failure(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         auth: &Authenticator,
         failure: AuthFailure,
     ) -> Result<()> {
@@ -232,7 +239,7 @@ impl Gateway {
     async fn send_reply(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         reply: Reply,
     ) -> Result<()> {
         let mut resp = ResponseHeader::build(reply.status, Some(6))?;
@@ -260,21 +267,72 @@ impl Gateway {
     async fn send_error(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         reject: Reject,
     ) -> Result<()> {
         let (resp, body) = errors::json_error(reject.status, &reject.message, &ctx.request_id)?;
         self.write_generated(session, ctx, resp, body).await
     }
 
+    /// The request's audit record.
+    fn audit_event(&self, session: &Session, ctx: &RequestCtx, status: u16) -> AuditEvent {
+        let req = session.req_header();
+        let (user_id, roles) = match &ctx.principal {
+            Some(p) => (Some(p.user_id.as_str()), p.roles.as_slice()),
+            None => (None, &[][..]),
+        };
+        AuditEvent::request(&RequestInfo {
+            method: req.method.as_str(),
+            path: &ctx.path,
+            status,
+            duration: ctx.started.elapsed(),
+            request_id: &ctx.request_id,
+            source_ip: ctx.client_ip,
+            user_agent: req
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            user_id,
+            roles,
+            // Set once the authorization stage parses MCP bodies.
+            mcp_method: None,
+            mcp_tool: None,
+        })
+    }
+
+    /// Strict mode: the record must be durable before the response leaves. `Err` means it is
+    /// not, and the response must become a 503.
+    async fn audit_before_response(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+        status: u16,
+    ) -> std::result::Result<(), ()> {
+        if !self.audit.is_strict() || ctx.audited {
+            return Ok(());
+        }
+        ctx.audited = true;
+        let event = self.audit_event(session, ctx, status);
+        self.audit.record_durable(event).await.map_err(|e| {
+            tracing::error!(request_id = %ctx.request_id, "{e}: refusing the request");
+        })
+    }
+
     /// Write a response the proxy produced itself (stamped), then close the connection.
     async fn write_generated(
         &self,
         session: &mut Session,
-        ctx: &RequestCtx,
-        mut resp: ResponseHeader,
+        ctx: &mut RequestCtx,
+        resp: ResponseHeader,
         body: Bytes,
     ) -> Result<()> {
+        let (mut resp, body) = match self
+            .audit_before_response(session, ctx, resp.status.as_u16())
+            .await
+        {
+            Ok(()) => (resp, body),
+            Err(()) => audit_unavailable(&ctx.request_id)?,
+        };
         self.stamp(&mut resp, ctx)?;
         // Unread request bytes may follow: never reuse the connection after an error.
         session.set_keepalive(None);
@@ -301,11 +359,20 @@ impl ProxyHttp for Gateway {
             body_bytes: 0,
             host: String::new(),
             principal: None,
+            audited: false,
         }
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match self.admit(session, ctx) {
+        let admitted = self.admit(session, ctx).and_then(|()| {
+            // Strict audit: nothing is served while records cannot be written.
+            if self.audit.is_strict() && !self.audit.is_available() {
+                Err(Reject::new(503, "the audit log is unavailable"))
+            } else {
+                Ok(())
+            }
+        });
+        match admitted {
             Ok(()) => self.authenticate(session, ctx).await,
             Err(reject) => {
                 self.send_error(session, ctx, reject).await?;
@@ -344,10 +411,19 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let status = upstream_response.status.as_u16();
+        if self
+            .audit_before_response(session, ctx, status)
+            .await
+            .is_err()
+        {
+            // Nothing was sent yet: fail_to_proxy answers with the 503 instead.
+            return Error::e_explain(HTTPStatus(503), "the audit log is unavailable");
+        }
         self.stamp(upstream_response, ctx)
     }
 
@@ -393,5 +469,19 @@ impl ProxyHttp for Gateway {
             key_id = ctx.principal.as_ref().and_then(|p| p.key_id.as_deref()).unwrap_or("-"),
             "request"
         );
+        if !ctx.audited
+            && self
+                .audit
+                .record(self.audit_event(session, ctx, status))
+                .await
+                .is_err()
+        {
+            tracing::error!(request_id = %ctx.request_id, "audit log unavailable: request not recorded");
+        }
     }
+}
+
+/// The 503 that replaces a response whose audit record could not be written (strict mode).
+fn audit_unavailable(request_id: &str) -> Result<(ResponseHeader, Bytes)> {
+    errors::json_error(503, "the audit log is unavailable", request_id)
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::Admin;
+use crate::audit::Audit;
 use crate::config::ProxyConfig;
 use crate::devcert;
 use crate::gateway::Gateway;
@@ -27,6 +28,8 @@ const RUNTIME_SHUTDOWN_SECONDS: u64 = 2;
 /// One retry, and only where pingora's default policy allows it (idempotent request on a reused
 /// upstream connection that turned out stale); no retry storms against a struggling core.
 const MAX_UPSTREAM_ATTEMPTS: usize = 2;
+/// How long the audit writer gets at shutdown to write and fsync what is queued.
+const AUDIT_SHUTDOWN: Duration = Duration::from_secs(15);
 
 /// Run the proxy; blocks until shutdown. Call it from a plain thread, not from inside a tokio
 /// runtime: pingora starts its own runtimes.
@@ -45,6 +48,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         ReloadableCert::load(&config.tls.cert, &config.tls.key).context("TLS certificate")?,
     );
     let metrics = Arc::new(Metrics::new()?);
+    let audit = Audit::start(&config.audit).context("audit log")?;
 
     let conf = ServerConf {
         threads: config.server.threads.max(1),
@@ -58,7 +62,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
 
     let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        Gateway::new(&config, metrics.clone())?,
+        Gateway::new(&config, metrics.clone(), audit.clone())?,
     );
     let header_timeout = config.limits.client_header_timeout_seconds.max(1);
     // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit
@@ -103,6 +107,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             upstream: config.upstream.address.clone(),
             upstream_tls: config.upstream.tls,
             timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
+            audit: audit.clone(),
         },
     );
     admin.add_tcp(&config.server.admin_listen.to_string());
@@ -120,6 +125,10 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         "mimir-proxy starting"
     );
     server.run(RunArgs::default());
+    // The writer runs on its own thread: records of the last requests are flushed here.
+    if let Err(e) = audit.shutdown_blocking(AUDIT_SHUTDOWN) {
+        tracing::error!("{e}: the last audit records may be missing");
+    }
     Ok(())
 }
 
