@@ -10,7 +10,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "mimir-gate", version, about = "Mimir core + Mimir Gate proxy in one process")]
+#[command(
+    name = "mimir-gate",
+    version,
+    about = "Mimir core + Mimir Gate proxy in one process"
+)]
 struct Cli {
     /// Proxy policy file. The core is configured by its MIMIR_* environment variables.
     #[arg(long, default_value = "config/policy.toml")]

@@ -30,7 +30,10 @@ fn main() {
         std::process::exit(2);
     };
     // Same worker count as the gateway's default and the benchmark's nginx.
-    let conf = pingora::server::configuration::ServerConf { threads: 2, ..Default::default() };
+    let conf = pingora::server::configuration::ServerConf {
+        threads: 2,
+        ..Default::default()
+    };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(

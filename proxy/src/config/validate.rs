@@ -27,7 +27,9 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     v.headers(cfg);
     v.limits(cfg);
     v.log(cfg);
-    for (field, message) in crate::authn::config::check(&cfg.auth, cfg.server.listen.ip().is_loopback()) {
+    for (field, message) in
+        crate::authn::config::check(&cfg.auth, cfg.server.listen.ip().is_loopback())
+    {
         v.fail(&field, message);
     }
     for (field, message) in crate::audit::config::validate(&cfg.audit) {
