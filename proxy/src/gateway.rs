@@ -9,10 +9,16 @@
 //! 6. forwarding headers ([`identity`]);
 //! 7. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
 //!    here, everything else needs a credential (401 otherwise); the verified identity is injected
-//!    and the client's credentials removed ([`identity`]);
+//!    and the client's credentials removed ([`identity`]); an anonymous browser navigation is
+//!    sent to the login page instead of the 401;
+//! 8. authorization ([`authz`]): the principal's roles against the route rules; a `POST /mcp`
+//!    body is read whole ([`mcp_body`]), checked message by message and replayed upstream;
+//!    refused → 403 (docs/authorization.md). With `auth.enabled = false` (loopback only) there
+//!    is no principal and no authorization: development passthrough;
 //!
-//! then the upstream, and on the way back HSTS + request id on every response, JSON errors
-//! ([`errors`]), metrics, the access log and one audit record per request ([`audit`]). In strict
+//! then the upstream, and on the way back HSTS + request id on every response, `tools/list`
+//! answers reduced to the caller's tools ([`tools_filter`]), JSON errors ([`errors`]), metrics,
+//! the access log and one audit record per request ([`audit`]). In strict
 //! audit mode the record is durable before the response header leaves; a request that cannot be
 //! audited is answered 503.
 
@@ -33,15 +39,19 @@ use crate::audit::{Audit, AuditEvent, RequestInfo};
 use crate::authn::endpoints::{self, Reply};
 use crate::authn::routes::{self, Route};
 use crate::authn::{challenge, AuthFailure, Authenticator, Principal};
+use crate::authz::{response as authz_response, Authorizer, McpRequest};
 use crate::config::{LimitConfig, ProxyConfig};
 use crate::errors::{self, Reject};
 use crate::metrics::{self, Metrics};
 use crate::normalize::PathOptions;
+use crate::pipeline::{mcp_body, tools_filter};
 use crate::tls::{self, UpstreamTls};
 use crate::{forwarded, framing, identity, normalize, request_id};
 
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where anonymous browser navigations are sent (`authz::response::login_redirect`).
+const LOGIN_PATH: &str = "/login";
 /// Longest path kept in the access log of a rejected request.
 const LOGGED_PATH_MAX: usize = 256;
 
@@ -56,6 +66,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     /// `None` when `auth.enabled = false`.
     auth: Option<Arc<Authenticator>>,
+    /// Kept current by the policy reloader; `None` exactly when `auth` is.
+    authz: Option<Arc<Authorizer>>,
     audit: Audit,
 }
 
@@ -74,10 +86,25 @@ pub struct RequestCtx {
     pub principal: Option<Arc<Principal>>,
     /// The audit record is written (strict mode writes it before the response).
     audited: bool,
+    /// The checked `POST /mcp` body: exactly these bytes go upstream.
+    mcp_body: Option<Bytes>,
+    /// What that body asked for (audit fields, `tools/list` filtering).
+    mcp: Option<McpRequest>,
+    /// Set when the answer is a `tools/list` result to filter: the body collected so far.
+    tools_answer: Option<Vec<u8>>,
 }
 
 impl Gateway {
-    pub fn new(config: &ProxyConfig, metrics: Arc<Metrics>, audit: Audit) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &ProxyConfig,
+        metrics: Arc<Metrics>,
+        audit: Audit,
+        authz: Option<Arc<Authorizer>>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            config.auth.enabled == authz.is_some(),
+            "authorization applies exactly when authentication is enabled"
+        );
         use anyhow::Context;
         let upstream = &config.upstream;
         // Resolved once here: pingora's HttpPeer::new panics on a name that does not resolve.
@@ -115,9 +142,12 @@ impl Gateway {
             auth: if config.auth.enabled {
                 Some(Arc::new(Authenticator::new(config)?))
             } else {
-                tracing::warn!("auth.enabled = false: requests are forwarded unauthenticated");
+                tracing::warn!(
+                    "auth.enabled = false: requests are forwarded unauthenticated and unauthorized"
+                );
                 None
             },
+            authz,
             audit,
         })
     }
@@ -220,6 +250,13 @@ impl Gateway {
         failure: AuthFailure,
     ) -> Result<()> {
         let (presented, message) = match &failure {
+            // Not for /login itself: the browser would be sent round in a loop.
+            AuthFailure::Missing if ctx.path != LOGIN_PATH && self.wants_login_page(session) => {
+                let req = session.req_header();
+                let target = req.uri.path_and_query().map_or("/", |t| t.as_str());
+                let (resp, body) = authz_response::login_redirect(target)?;
+                return self.write_generated(session, ctx, resp, body).await;
+            }
             AuthFailure::Missing => (false, "authentication required"),
             AuthFailure::Invalid(reason) => {
                 tracing::info!(request_id = %ctx.request_id, reason = %reason, "credential refused");
@@ -234,6 +271,58 @@ impl Gateway {
         let resource = challenge::resource(&auth.config.resource, &ctx.host);
         let (resp, body) = challenge::unauthorized(&resource, presented, message, &ctx.request_id)?;
         self.write_generated(session, ctx, resp, body).await
+    }
+
+    fn wants_login_page(&self, session: &Session) -> bool {
+        let req = session.req_header();
+        let accept = req
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        authz_response::wants_login_page(req.method.as_str(), accept)
+    }
+
+    /// Stage 8, for an authenticated caller. `Ok(true)` when a response was sent (403, or the
+    /// 400/413 of an MCP body that cannot be checked).
+    async fn authorize(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let (Some(authz), Some(principal)) = (&self.authz, ctx.principal.clone()) else {
+            return Ok(false);
+        };
+        let method = session.req_header().method.as_str().to_owned();
+        if authz.needs_mcp_body(&method, &ctx.path) {
+            let (max_bytes, _) = authz.policy().mcp_limits();
+            let limit =
+                usize::try_from(self.limits.max_body_bytes).map_or(max_bytes, |m| m.min(max_bytes));
+            let parsed = match mcp_body::read(session, limit).await? {
+                Ok(body) => {
+                    ctx.body_bytes = body.len() as u64;
+                    let parsed = authz.parse_mcp(&body);
+                    ctx.mcp_body = Some(body);
+                    parsed
+                }
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Ok(request) => ctx.mcp = Some(request),
+                Err(e) => {
+                    let (resp, body) = mcp_body::parse_error(&e, &ctx.request_id)?;
+                    self.write_generated(session, ctx, resp, body).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        let decision = authz.decide(&principal.roles, &method, &ctx.path, ctx.mcp.as_ref());
+        if decision.allowed {
+            return Ok(false);
+        }
+        tracing::info!(
+            request_id = %ctx.request_id,
+            user = %principal.user_id,
+            "{decision}"
+        );
+        let (resp, body) = authz_response::forbidden(&decision, &ctx.request_id)?;
+        self.write_generated(session, ctx, resp, body).await?;
+        Ok(true)
     }
 
     async fn send_reply(
@@ -294,9 +383,8 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok()),
             user_id,
             roles,
-            // Set once the authorization stage parses MCP bodies.
-            mcp_method: None,
-            mcp_tool: None,
+            mcp_method: ctx.mcp.as_ref().and_then(McpRequest::first_method),
+            mcp_tool: ctx.mcp.as_ref().and_then(McpRequest::first_tool),
         })
     }
 
@@ -360,6 +448,9 @@ impl ProxyHttp for Gateway {
             host: String::new(),
             principal: None,
             audited: false,
+            mcp_body: None,
+            mcp: None,
+            tools_answer: None,
         }
     }
 
@@ -373,7 +464,9 @@ impl ProxyHttp for Gateway {
             }
         });
         match admitted {
-            Ok(()) => self.authenticate(session, ctx).await,
+            Ok(()) => {
+                Ok(self.authenticate(session, ctx).await? || self.authorize(session, ctx).await?)
+            }
             Err(reject) => {
                 self.send_error(session, ctx, reject).await?;
                 Ok(true)
@@ -388,6 +481,14 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // The MCP body was read and checked in request_filter; pingora replays it from its
+        // retry buffer (also on an upstream retry). Send exactly the checked bytes.
+        if let Some(checked) = &ctx.mcp_body {
+            if body.is_some() {
+                *body = Some(checked.clone());
+            }
+            return Ok(());
+        }
         // Content-Length was checked up front; this catches chunked and HTTP/2 bodies.
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
@@ -424,7 +525,37 @@ impl ProxyHttp for Gateway {
             // Nothing was sent yet: fail_to_proxy answers with the 503 instead.
             return Error::e_explain(HTTPStatus(503), "the audit log is unavailable");
         }
+        // Only authorized requests have a parsed MCP body.
+        if ctx.mcp.as_ref().is_some_and(McpRequest::lists_tools) {
+            tools_filter::prepare(upstream_response, session.as_downstream().is_http2())?;
+            ctx.tools_answer = Some(Vec::new());
+        }
         self.stamp(upstream_response, ctx)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        let Some(collected) = ctx.tools_answer.as_mut() else {
+            return Ok(None);
+        };
+        tools_filter::collect(collected, body.take())?;
+        if end_of_stream {
+            let (Some(authz), Some(principal), Some(request)) =
+                (&self.authz, &ctx.principal, &ctx.mcp)
+            else {
+                return Error::e_explain(InternalError, "tools/list answer without a request");
+            };
+            let filtered = authz
+                .filter_tools_list(&principal.roles, request, collected)
+                .or_else(|e| Error::e_explain(HTTPStatus(502), e.to_string()))?;
+            *body = Some(Bytes::from(filtered));
+        }
+        Ok(None)
     }
 
     async fn fail_to_proxy(

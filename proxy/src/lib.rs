@@ -16,6 +16,7 @@ pub mod ipfilter;
 pub mod logging;
 pub mod metrics;
 pub mod normalize;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod request_id;
 pub mod server;

@@ -15,7 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::Admin;
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditEvent};
+use crate::authz::config::Sources;
+use crate::authz::loader;
+use crate::authz::reload::{ReloadEvent, ReloadHook, Reloader};
+use crate::authz::source::Fetcher;
+use crate::config::ProcessEnv;
 use crate::config::ProxyConfig;
 use crate::devcert;
 use crate::gateway::Gateway;
@@ -60,9 +65,15 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
+    let reloader = if config.auth.enabled {
+        Some(policy_reloader(&config, &audit)?)
+    } else {
+        None
+    };
+    let authorizer = reloader.as_ref().map(Reloader::authorizer);
     let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        Gateway::new(&config, metrics.clone(), audit.clone())?,
+        Gateway::new(&config, metrics.clone(), audit.clone(), authorizer)?,
     );
     let header_timeout = config.limits.client_header_timeout_seconds.max(1);
     // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit
@@ -117,6 +128,9 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         "tls reload",
         CertReloader { cert, metrics },
     ));
+    if let Some(reloader) = reloader {
+        server.add_service(background_service("policy reload", reloader));
+    }
 
     tracing::info!(
         listen = %config.server.listen,
@@ -130,6 +144,40 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         tracing::error!("{e}: the last audit records may be missing");
     }
     Ok(())
+}
+
+/// Loads the authorization policy (startup fails on a bad one) and the reloader that keeps it
+/// current; every reload attempt goes to the audit log.
+fn policy_reloader(config: &ProxyConfig, audit: &Audit) -> anyhow::Result<Reloader> {
+    let sources = Sources::from_config(&config.authz, &ProcessEnv)?;
+    let snapshot = loader::load_blocking(&sources).context("authorization policy")?;
+    let fetcher = Fetcher::new(&sources).map_err(anyhow::Error::msg)?;
+    let summary = snapshot.policy.summary();
+    tracing::info!(
+        version = %summary.version,
+        roles = summary.roles,
+        rules = summary.rules,
+        "authorization policy loaded"
+    );
+    Ok(Reloader::new(sources, fetcher, snapshot).with_hook(Arc::new(AuditReloads(audit.clone()))))
+}
+
+/// Policy reloads in the audit log.
+struct AuditReloads(Audit);
+
+impl ReloadHook for AuditReloads {
+    fn policy_reload(&self, event: &ReloadEvent) {
+        let file = format!("{} + {}", event.rbac_source, event.routes.display());
+        let record =
+            AuditEvent::policy_reload(&file, event.outcome.as_ref().err().map(String::as_str));
+        let audit = self.0.clone();
+        // Called from the reloader's task: queue without blocking it.
+        tokio::spawn(async move {
+            if audit.record(record).await.is_err() {
+                tracing::error!("audit log unavailable: policy reload not recorded");
+            }
+        });
+    }
 }
 
 /// The gateway's connection handler: pingora's own, except that an HTTP/1 connection waits for

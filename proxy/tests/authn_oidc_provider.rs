@@ -39,7 +39,8 @@ role_claims = ["realm_access.roles"]
     let resp = client
         .post(proxy.url("/mcp"))
         .bearer_auth(&first)
-        .body("{}")
+        // A real JSON-RPC message: the proxy checks MCP bodies before they reach the core.
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
         .send()
         .await
         .unwrap();

@@ -69,7 +69,7 @@ async fn every_request_is_audited_with_user_and_status() {
     const N: usize = 7;
     for i in 0..N {
         let resp = client
-            .get(proxy.url(&format!("/api/items/{i}?token=secret")))
+            .get(proxy.url(&format!("/api/nodes/{i}?token=secret")))
             .bearer_auth(&key)
             .header("user-agent", "audit-test/1")
             .send()
@@ -77,7 +77,7 @@ async fn every_request_is_audited_with_user_and_status() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{}", proxy.log());
     }
-    let anonymous = client.get(proxy.url("/api/items")).send().await.unwrap();
+    let anonymous = client.get(proxy.url("/api/nodes")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
     // SIGTERM: the proxy flushes the audit log before it exits.
@@ -93,7 +93,7 @@ async fn every_request_is_audited_with_user_and_status() {
         assert_eq!(record["http.response.status_code"], 200);
         assert_eq!(
             record["url.path"],
-            format!("/api/items/{i}"),
+            format!("/api/nodes/{i}"),
             "no query string"
         );
         assert_eq!(record["user_agent.original"], "audit-test/1");

@@ -219,7 +219,9 @@ def proxy(tmp_path_factory, core):
     """The real proxy over HTTPS in front of the shared core, authentication on; `api_key` is an
     admin key created with the CLI."""
     workdir = tmp_path_factory.mktemp("proxy")
-    instance = Proxy(workdir, core.port, extra_toml=auth_toml(workdir))
+    policy = (f'[authz]\nrbac = "{REPO / "config" / "rbac.json"}"\n'
+              f'routes = "{REPO / "config" / "routes.toml"}"\n')
+    instance = Proxy(workdir, core.port, extra_toml=auth_toml(workdir) + policy)
     instance.api_key = instance.create_key("mcp-tests", "admin")
     instance.start()
     yield instance

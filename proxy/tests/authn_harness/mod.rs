@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use crate::support::{free_port, gen_certs, BIN};
 
+/// The repository's shipped policy (config/rbac.json, config/routes.toml).
+pub fn policy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
 pub struct AuthProxy {
     child: Child,
     pub dir: tempfile::TempDir,
@@ -50,8 +55,12 @@ level = "info"
 keys_file = "{d}/keys.json"
 lockdown_file = "{d}/lockdown"
 {auth_toml}
+[authz]
+rbac = "{cfg}/rbac.json"
+routes = "{cfg}/routes.toml"
 "#,
                 c = certs.display(),
+                cfg = policy_dir().display(),
             ),
         )
         .unwrap();

@@ -152,6 +152,17 @@ pub struct Options {
 /// Authentication off (accepted on a loopback listener only): requests are forwarded as they are.
 pub const AUTH_DISABLED: &str = "[auth]\nenabled = false\n";
 
+/// `[authz]` naming the repository's shipped policy by absolute path (the proxy's default paths
+/// are relative to its working directory). Added to every test proxy's file that has none.
+pub fn shipped_policy_toml() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    format!(
+        "[authz]\nrbac = \"{}\"\nroutes = \"{}\"\n",
+        dir.join("rbac.json").display(),
+        dir.join("routes.toml").display()
+    )
+}
+
 impl Options {
     pub fn new(upstream: &Upstream) -> Self {
         Self::to(upstream.addr.to_string())
@@ -266,7 +277,11 @@ level = "info"
             trusted = opts.trusted_proxies,
             header_timeout = opts.header_timeout_seconds,
             generate = opts.generate_dev_cert,
-            extra = opts.extra_toml,
+            extra = if opts.extra_toml.contains("[authz]") {
+                opts.extra_toml.clone()
+            } else {
+                opts.extra_toml.clone() + "\n" + &shipped_policy_toml()
+            },
         );
         let config_path = dir.path().join("proxy.toml");
         std::fs::write(&config_path, config).unwrap();

@@ -1,0 +1,499 @@
+//! Authorization in the gateway, end to end: the real core behind the real proxy with the
+//! shipped policy, API keys made with the CLI for each shipped role, and the status table of
+//! docs/authorization.md for REST routes and MCP tool calls; path tricks never reach a handler
+//! the caller may not use; `tools/list` answers are filtered per role.
+//!
+//! Runs the core binary: `MIMIR_CORE_BIN`, default `target/debug/mimir-core`
+//! (`cargo build -p mimir-core`).
+
+#[allow(dead_code)]
+mod support;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{status_of, Options, Proxy, BIN};
+
+const ROLES: [&str; 4] = ["admin", "developer", "analyst", "viewer"];
+
+struct Core {
+    child: Child,
+    _dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_core() -> Core {
+    let bin = std::env::var_os("MIMIR_CORE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mimir-core")
+        });
+    assert!(
+        bin.is_file(),
+        "mimir-core binary not found at {}: run `cargo build -p mimir-core` or set MIMIR_CORE_BIN",
+        bin.display()
+    );
+    let port = support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(bin)
+        .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
+        .env("MIMIR_DATA_DIR", dir.path().join("data"))
+        .env("MIMIR_INDEX_ROOTS", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let core = Core {
+        child,
+        _dir: dir,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{}/health", core.addr)).await {
+            if r.status() == 200 {
+                return core;
+            }
+        }
+        assert!(Instant::now() < deadline, "the core did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn auth_toml(dir: &Path) -> String {
+    format!(
+        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n{policy}",
+        d = dir.display(),
+        policy = support::shipped_policy_toml(),
+    )
+}
+
+/// An API key with `role`, made with `mimir-proxy keys create`.
+fn create_key(dir: &Path, role: &str) -> String {
+    let config = dir.join("keys.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n\
+             generate_dev_cert = true\n{auth}",
+            d = dir.display(),
+            auth = auth_toml(dir)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["keys", "create", "--config"])
+        .arg(&config)
+        .args(["--name", role, "--roles", role, "--expires", "1d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keys create: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+struct Setup {
+    _core: Core,
+    state: tempfile::TempDir,
+    proxy: Proxy,
+    client: reqwest::Client,
+    /// (role, key); `None` is the anonymous caller.
+    keys: Vec<(&'static str, Option<String>)>,
+}
+
+async fn setup() -> Setup {
+    let core = start_core().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut keys: Vec<(&'static str, Option<String>)> = ROLES
+        .iter()
+        .map(|role| (*role, Some(create_key(state.path(), role))))
+        .collect();
+    keys.push(("anonymous", None));
+    let mut opts = Options::to(core.addr.clone());
+    opts.extra_toml = format!(
+        "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n",
+        auth_toml(state.path()),
+        state.path().join("audit.log").display()
+    );
+    let proxy = Proxy::start(opts).await;
+    let client = proxy.client();
+    Setup {
+        _core: core,
+        state,
+        proxy,
+        client,
+        keys,
+    }
+}
+
+impl Setup {
+    async fn send(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        session: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, self.proxy.url(path))
+            .header("accept", "application/json, text/event-stream");
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        if let Some(session) = session {
+            req = req.header("mcp-session-id", session);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// An MCP session for `key` (the core binds sessions to the caller).
+    async fn mcp_session(&self, key: &str) -> String {
+        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"gateway-authz","version":"1"}}});
+        let resp = self
+            .send(Some(key), Method::POST, "/mcp", Some(init), None)
+            .await;
+        assert_eq!(resp.status(), 200, "{}", self.proxy.log());
+        let session = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        let resp = self
+            .send(
+                Some(key),
+                Method::POST,
+                "/mcp",
+                Some(initialized),
+                Some(&session),
+            )
+            .await;
+        assert!(resp.status().is_success(), "{}", resp.status());
+        session
+    }
+}
+
+/// What the proxy must answer: `Some(403)`/`Some(401)` for a refusal, `None` when the request
+/// must reach the core (whatever the core then answers, it is not the proxy's 401/403).
+fn expect(allowed: &[&str], role: &str) -> Option<u16> {
+    match role {
+        "anonymous" => Some(401),
+        r if allowed.contains(&r) => None,
+        _ => Some(403),
+    }
+}
+
+async fn check(resp: reqwest::Response, expected: Option<u16>, what: &str) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    match expected {
+        Some(code) => {
+            assert_eq!(status, code, "{what}: {body}");
+            if code == 403 {
+                assert_eq!(body["error"], "forbidden", "{what}: {body}");
+            }
+        }
+        None => assert!(
+            status != 401 && status != 403 && status < 500,
+            "{what}: {status} {body}"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_against_the_shipped_policy() {
+    let s = setup().await;
+    let rest: [(Method, &str, Option<Value>, &[&str]); 3] = [
+        (
+            Method::GET,
+            "/api/nodes/types",
+            None,
+            &["admin", "developer", "analyst", "viewer"],
+        ),
+        (
+            Method::POST,
+            "/api/nodes",
+            Some(json!({"type":"memory","properties":{"title":"t"}})),
+            &["admin", "developer"],
+        ),
+        (
+            Method::DELETE,
+            "/api/nodes/x",
+            None,
+            &["admin", "developer"],
+        ),
+    ];
+    for (role, key) in &s.keys {
+        for (method, path, body, allowed) in &rest {
+            let resp = s
+                .send(key.as_deref(), method.clone(), path, body.clone(), None)
+                .await;
+            check(
+                resp,
+                expect(allowed, role),
+                &format!("{role} {method} {path}"),
+            )
+            .await;
+        }
+    }
+
+    let calls: [(&str, Value, &[&str]); 5] = [
+        (
+            "memory_node add",
+            json!({"name":"memory_node","arguments":{"operation":"add","type":"memory","properties":{"title":"x"}}}),
+            &["admin", "developer"],
+        ),
+        (
+            "memory_node get",
+            json!({"name":"memory_node","arguments":{"operation":"get","id":"missing"}}),
+            &["admin", "developer", "analyst"],
+        ),
+        (
+            "memory_node delete",
+            json!({"name":"memory_node","arguments":{"operation":"delete","id":"missing"}}),
+            &["admin", "developer"],
+        ),
+        (
+            "index_folder",
+            json!({"name":"index_folder","arguments":{"path":"/nonexistent"}}),
+            &["admin", "developer"],
+        ),
+        (
+            "memory_clear",
+            json!({"name":"memory_clear","arguments":{}}),
+            &["admin"],
+        ),
+    ];
+    for (role, key) in &s.keys {
+        let session = match key {
+            Some(k) => Some(s.mcp_session(k).await),
+            None => None,
+        };
+        for (id, (what, params, allowed)) in calls.iter().enumerate() {
+            let msg = json!({"jsonrpc":"2.0","id":id + 1,"method":"tools/call","params":params});
+            let resp = s
+                .send(
+                    key.as_deref(),
+                    Method::POST,
+                    "/mcp",
+                    Some(msg),
+                    session.as_deref(),
+                )
+                .await;
+            let expected = expect(allowed, role);
+            if expected.is_none() {
+                // The core ran the call: a JSON-RPC answer to this id.
+                assert_eq!(resp.status(), StatusCode::OK, "{role} {what}");
+                let answer: Value = resp.json().await.unwrap();
+                assert_eq!(answer["id"], id + 1, "{role} {what}: {answer}");
+            } else {
+                check(resp, expected, &format!("{role} MCP {what}")).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_tricks_never_reach_a_forbidden_handler() {
+    let s = setup().await;
+    let targets = [
+        "/api/nodes/../keys",
+        "//api/keys",
+        "/API/keys",
+        "/api/%2e%2e/keys",
+        "/api/nodes/%2e%2e/%2e%2e/api/keys",
+        "/api/nodes/x/../../keys",
+    ];
+    for (role, key) in &s.keys {
+        if *role == "admin" {
+            continue;
+        }
+        for target in targets {
+            let auth = key
+                .as_ref()
+                .map(|k| format!("authorization: Bearer {k}\r\n"))
+                .unwrap_or_default();
+            let request = format!(
+                "GET {target} HTTP/1.1\r\nhost: localhost\r\n{auth}connection: close\r\n\r\n"
+            );
+            let response = s.proxy.raw(request.as_bytes()).await;
+            let status = status_of(&response);
+            let refused: &[u16] = if key.is_some() {
+                &[400, 403]
+            } else {
+                &[400, 401]
+            };
+            assert!(refused.contains(&status), "{role} GET {target}: {response}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_shows_only_callable_tools() {
+    let s = setup().await;
+    let mut seen = Vec::new();
+    for (role, key) in s.keys.iter().filter(|(_, k)| k.is_some()) {
+        let key = key.as_deref().unwrap();
+        let session = s.mcp_session(key).await;
+        let list = json!({"jsonrpc":"2.0","id":"l","method":"tools/list"});
+        let resp = s
+            .send(Some(key), Method::POST, "/mcp", Some(list), Some(&session))
+            .await;
+        assert_eq!(resp.status(), 200, "{role}");
+        assert!(resp.headers().get("content-length").is_none(), "{role}");
+        let answer: Value = resp.json().await.unwrap();
+        let names: BTreeSet<String> = answer["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{role}: {answer}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect();
+        seen.push((*role, names));
+    }
+    let tools = |role: &str| &seen.iter().find(|(r, _)| *r == role).unwrap().1;
+    assert_eq!(tools("admin").len(), 13, "{:?}", tools("admin"));
+    assert!(tools("admin").contains("memory_clear"));
+    assert!(!tools("developer").contains("memory_clear"));
+    assert!(tools("developer").is_subset(tools("admin")));
+    assert!(tools("analyst").len() < tools("admin").len());
+    assert!(!tools("analyst").contains("index_folder"));
+    assert!(tools("viewer").is_empty(), "{:?}", tools("viewer"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_go_to_login_and_mcp_calls_are_audited() {
+    let s = setup().await;
+    let html = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
+    let no_redirect = reqwest::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(s.proxy.ca()).unwrap()).unwrap(),
+        )
+        .resolve("localhost", s.proxy.addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirect
+        .get(s.proxy.url("/api/nodes/types?x=1"))
+        .header("accept", html)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers()["location"],
+        "/login?next=%2Fapi%2Fnodes%2Ftypes%3Fx%3D1"
+    );
+    // The login page itself is never redirected to itself.
+    let resp = no_redirect
+        .get(s.proxy.url("/login"))
+        .header("accept", html)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(resp.status(), 303);
+
+    let (_, viewer) = s.keys.iter().find(|(r, _)| *r == "viewer").unwrap();
+    let viewer = viewer.as_deref().unwrap();
+    let session = s.mcp_session(viewer).await;
+    let call = json!({"jsonrpc":"2.0","id":9,"method":"tools/call",
+        "params":{"name":"memory_clear","arguments":{}}});
+    let resp = s
+        .send(
+            Some(viewer),
+            Method::POST,
+            "/mcp",
+            Some(call),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
+
+    let refused = wait_for_records(&s.state.path().join("audit.log"), 1, |r| {
+        r["mcp.method"] == "tools/call"
+            && r["mcp.tool"] == "memory_clear"
+            && r["http.response.status_code"] == 403
+    })
+    .await;
+    assert_eq!(
+        refused[0]["user.roles"],
+        json!(["viewer"]),
+        "{}",
+        refused[0]
+    );
+}
+
+/// The audit records `select` picks, waiting up to 10 s for `count` of them.
+async fn wait_for_records(log: &Path, count: usize, select: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let records: Vec<Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|r| select(r))
+            .collect();
+        if records.len() >= count {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} matching records expected:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn is_reload(record: &Value) -> bool {
+    record["event.action"] == "policy-reload"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_reloads_are_audited() {
+    let upstream = support::Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let (rbac, routes) = (
+        state.path().join("rbac.json"),
+        state.path().join("routes.toml"),
+    );
+    std::fs::copy(shipped.join("rbac.json"), &rbac).unwrap();
+    std::fs::copy(shipped.join("routes.toml"), &routes).unwrap();
+    let log = state.path().join("audit.log");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = format!(
+        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n\
+         [authz]\nrbac = \"{}\"\nroutes = \"{}\"\n\
+         [audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n",
+        rbac.display(),
+        routes.display(),
+        log.display(),
+        d = state.path().display(),
+    );
+    let proxy = Proxy::start(opts).await;
+
+    let mut text = std::fs::read_to_string(&routes).unwrap();
+    text.push_str("\n# reloaded\n");
+    std::fs::write(&routes, &text).unwrap();
+    let records = wait_for_records(&log, 1, is_reload).await;
+    assert_eq!(records[0]["event.outcome"], "success", "{}", proxy.log());
+
+    std::fs::write(&routes, "default = \"nonsense\"\n").unwrap();
+    let records = wait_for_records(&log, 2, is_reload).await;
+    assert_eq!(records[1]["event.outcome"], "failure", "{}", proxy.log());
+}
