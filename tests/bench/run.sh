@@ -23,6 +23,8 @@ BIN="${BENCH_BIN_DIR:-target/release}"
 
 # Fixed upstream and nginx reverse proxy share one nginx master, like a real deployment would.
 head -c 1024 /dev/zero | tr '\0' 'x' > "$WORK/payload"
+# nginx workers run unprivileged: let them read the payload.
+chmod 755 "$WORK"; chmod 644 "$WORK/payload"
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 2;
