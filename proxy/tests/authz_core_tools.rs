@@ -5,14 +5,16 @@
 //! Runs the core binary: `MIMIR_CORE_BIN`, default `target/debug/mimir-core`
 //! (`cargo build -p mimir-core`).
 
+#[allow(dead_code)]
+mod support;
+
 use mimir_proxy::authz::config::{RbacSource, Sources};
 use mimir_proxy::authz::source::Fetcher;
 use mimir_proxy::authz::{loader, routes, Authorizer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn config_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
@@ -35,65 +37,10 @@ const CORE_TOOLS: [&str; 13] = [
     "list_folders",
 ];
 
-struct Core {
-    child: Child,
-    _dir: tempfile::TempDir,
-    base: String,
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_core() -> Core {
-    let bin = std::env::var_os("MIMIR_CORE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mimir-core")
-        });
-    assert!(
-        bin.is_file(),
-        "mimir-core binary not found at {}: run `cargo build -p mimir-core` or set MIMIR_CORE_BIN",
-        bin.display()
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
-        .env("MIMIR_DATA_DIR", dir.path().join("data"))
-        .env("MIMIR_INDEX_ROOTS", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let core = Core {
-        child,
-        _dir: dir,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/health", core.base)).await {
-            if r.status() == 200 {
-                return core;
-            }
-        }
-        assert!(Instant::now() < deadline, "the core did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Asks the real core for `tools/list`; returns the request body sent and the raw answer.
 async fn core_tools_list() -> (Vec<u8>, Vec<u8>) {
-    let core = start_core().await;
-    let url = format!("{}/mcp", core.base);
+    let core = support::start_core().await;
+    let url = format!("http://{}/mcp", core.addr);
     let client = reqwest::Client::new();
     let init = client
         .post(&url)

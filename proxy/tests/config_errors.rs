@@ -59,7 +59,10 @@ fn shipped_policy_spells_out_the_defaults() {
     let mut cfg = config::load_with_env(Some(&policy_path()), &HashMap::new()).unwrap();
     // The embedded default's two deliberate departures: a dev certificate and an audit file.
     assert!(cfg.audit.enabled);
-    assert_eq!(cfg.audit.file.path, std::path::Path::new("data/audit/audit.log"));
+    assert_eq!(
+        cfg.audit.file.path,
+        std::path::Path::new("data/audit/audit.log")
+    );
     cfg.tls.generate_dev_cert = false;
     cfg.audit.enabled = false;
     cfg.audit.destinations = ProxyConfig::default().audit.destinations;

@@ -9,41 +9,11 @@ use std::process::Command;
 use std::time::Duration;
 use support::{Options, Proxy, Upstream, BIN};
 
-/// An API key made with the CLI, stored in `dir/keys.json`.
-fn create_key(dir: &Path, name: &str, roles: &str) -> String {
-    let config = dir.join("keys.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n\
-             generate_dev_cert = true\n{auth}",
-            d = dir.display(),
-            auth = auth_toml(dir)
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["keys", "create", "--config"])
-        .arg(&config)
-        .args(["--name", name, "--roles", roles, "--expires", "1d"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "keys create: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-fn auth_toml(dir: &Path) -> String {
-    format!(
-        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n",
-        d = dir.display()
-    )
-}
-
 fn audit_toml(state: &Path) -> String {
     format!(
         "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n\
          [audit.file]\npath = \"{}\"\n",
-        auth_toml(state),
+        support::auth_toml(state),
         state.join("audit.log").display()
     )
 }
@@ -59,7 +29,7 @@ fn request_records(text: &str) -> Vec<serde_json::Value> {
 async fn every_request_is_audited_with_user_and_status() {
     let upstream = Upstream::start().await;
     let state = tempfile::tempdir().unwrap();
-    let key = create_key(state.path(), "auditor", "analyst");
+    let key = support::create_key(state.path(), "auditor", "analyst");
     let log = state.path().join("audit.log");
     let mut opts = Options::new(&upstream);
     opts.extra_toml = audit_toml(state.path());

@@ -12,93 +12,18 @@ mod support;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{status_of, Options, Proxy, BIN};
+use support::{status_of, Core, Options, Proxy};
 
 const ROLES: [&str; 4] = ["admin", "developer", "analyst", "viewer"];
 
-struct Core {
-    child: Child,
-    _dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl Drop for Core {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_core() -> Core {
-    let bin = std::env::var_os("MIMIR_CORE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mimir-core")
-        });
-    assert!(
-        bin.is_file(),
-        "mimir-core binary not found at {}: run `cargo build -p mimir-core` or set MIMIR_CORE_BIN",
-        bin.display()
-    );
-    let port = support::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let child = Command::new(bin)
-        .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
-        .env("MIMIR_DATA_DIR", dir.path().join("data"))
-        .env("MIMIR_INDEX_ROOTS", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let core = Core {
-        child,
-        _dir: dir,
-        addr: format!("127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://{}/health", core.addr)).await {
-            if r.status() == 200 {
-                return core;
-            }
-        }
-        assert!(Instant::now() < deadline, "the core did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn auth_toml(dir: &Path) -> String {
     format!(
-        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n{policy}",
-        d = dir.display(),
-        policy = support::shipped_policy_toml(),
+        "{}{}",
+        support::auth_toml(dir),
+        support::shipped_policy_toml()
     )
-}
-
-/// An API key with `role`, made with `mimir-proxy keys create`.
-fn create_key(dir: &Path, role: &str) -> String {
-    let config = dir.join("keys.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n\
-             generate_dev_cert = true\n{auth}",
-            d = dir.display(),
-            auth = auth_toml(dir)
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["keys", "create", "--config"])
-        .arg(&config)
-        .args(["--name", role, "--roles", role, "--expires", "1d"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "keys create: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 struct Setup {
@@ -111,11 +36,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let core = start_core().await;
+    let core = support::start_core().await;
     let state = tempfile::tempdir().unwrap();
     let mut keys: Vec<(&'static str, Option<String>)> = ROLES
         .iter()
-        .map(|role| (*role, Some(create_key(state.path(), role))))
+        .map(|role| (*role, Some(support::create_key(state.path(), role, role))))
         .collect();
     keys.push(("anonymous", None));
     let mut opts = Options::to(core.addr.clone());

@@ -1,6 +1,8 @@
 //! End-to-end tests of the proxy foundation: the real `mimir-proxy` binary with a generated
 //! certificate in front of an echo upstream, driven over real TLS.
 
+// The harness is shared by several suites; each uses part of it.
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, Instant};

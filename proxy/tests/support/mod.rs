@@ -484,3 +484,87 @@ pub fn header_of<'a>(response: &'a str, name: &str) -> Option<&'a str> {
         n.eq_ignore_ascii_case(name).then(|| v.trim())
     })
 }
+
+/// The real core binary (`MIMIR_CORE_BIN`, default target/debug/mimir-core) on a free port with
+/// its own data directory; killed on drop.
+pub struct Core {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub addr: String,
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn start_core() -> Core {
+    let bin = std::env::var_os("MIMIR_CORE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mimir-core")
+        });
+    assert!(
+        bin.is_file(),
+        "mimir-core binary not found at {}: run `cargo build -p mimir-core` or set MIMIR_CORE_BIN",
+        bin.display()
+    );
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(bin)
+        .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
+        .env("MIMIR_DATA_DIR", dir.path().join("data"))
+        .env("MIMIR_INDEX_ROOTS", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let core = Core {
+        child,
+        _dir: dir,
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://{}/health", core.addr)).await {
+            if r.status() == 200 {
+                return core;
+            }
+        }
+        assert!(Instant::now() < deadline, "the core did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `[auth]` section keeping API keys and the lockdown mark in `dir`.
+pub fn auth_toml(dir: &Path) -> String {
+    format!(
+        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n",
+        d = dir.display()
+    )
+}
+
+/// An API key with `roles`, made with `mimir-proxy keys create` and stored in `dir/keys.json`.
+pub fn create_key(dir: &Path, name: &str, roles: &str) -> String {
+    let config = dir.join("keys.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n\
+             generate_dev_cert = true\n{auth}",
+            d = dir.display(),
+            auth = auth_toml(dir)
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["keys", "create", "--config"])
+        .arg(&config)
+        .args(["--name", name, "--roles", roles, "--expires", "1d"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "keys create: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
