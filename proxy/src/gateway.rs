@@ -7,16 +7,20 @@
 //! 4. Host ([`forwarded`]);
 //! 5. path normalization ([`normalize`]);
 //! 6. forwarding headers ([`identity`]);
-//! 7. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
+//! 7. IP allow/deny lists and the per-IP rate ([`traffic`]): 403 / 429;
+//! 8. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
 //!    here, everything else needs a credential (401 otherwise); the verified identity is injected
 //!    and the client's credentials removed ([`identity`]); an anonymous browser navigation is
 //!    sent to the login page instead of the 401;
-//! 8. authorization ([`authz`]): the principal's roles against the route rules; a `POST /mcp`
+//! 9. authorization ([`authz`]): the principal's roles against the route rules; a `POST /mcp`
 //!    body is read whole ([`mcp_body`]), checked message by message and replayed upstream;
 //!    refused → 403 (docs/authorization.md). With `auth.enabled = false` (loopback only) there
 //!    is no principal and no authorization: development passthrough;
+//! 10. the caller's rates: API key, user, route group, MCP tools ([`traffic`]): 429, or 503
+//!     when a shared limit cannot be consulted and fails closed;
 //!
-//! then the upstream, and on the way back HSTS + request id on every response, `tools/list`
+//! then the upstream, and on the way back HSTS + request id on every response, the tightest
+//! rate limit's `RateLimit` fields on proxied responses, `tools/list`
 //! answers reduced to the caller's tools ([`tools_filter`]), JSON errors ([`errors`]), metrics,
 //! the access log and one audit record per request ([`audit`]). In strict
 //! audit mode the record is durable before the response header leaves; a request that cannot be
@@ -44,7 +48,10 @@ use crate::config::{LimitConfig, ProxyConfig};
 use crate::errors::{self, Reject};
 use crate::metrics::{self, Metrics};
 use crate::normalize::PathOptions;
+use crate::pipeline::traffic::{self, Refusal, Traffic};
 use crate::pipeline::{mcp_body, tools_filter};
+use crate::ratelimit::groups::GroupId;
+use crate::ratelimit::Allowance;
 use crate::tls::{self, UpstreamTls};
 use crate::{forwarded, framing, identity, normalize, request_id};
 
@@ -69,6 +76,7 @@ pub struct Gateway {
     /// Kept current by the policy reloader; `None` exactly when `auth` is.
     authz: Option<Arc<Authorizer>>,
     audit: Audit,
+    traffic: Traffic,
 }
 
 /// Per-request state.
@@ -92,6 +100,10 @@ pub struct RequestCtx {
     mcp: Option<McpRequest>,
     /// Set when the answer is a `tools/list` result to filter: the body collected so far.
     tools_answer: Option<Vec<u8>>,
+    /// The route group of the normalized path (rate limits, IP lists).
+    group: Option<GroupId>,
+    /// The tightest rate limit that let the request through, reported on the response.
+    allowance: Option<Allowance>,
 }
 
 impl Gateway {
@@ -100,6 +112,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         audit: Audit,
         authz: Option<Arc<Authorizer>>,
+        traffic: Traffic,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             config.auth.enabled == authz.is_some(),
@@ -149,6 +162,7 @@ impl Gateway {
             },
             authz,
             audit,
+            traffic,
         })
     }
 
@@ -212,7 +226,62 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stage 7. `Ok(true)` when a response was sent (401, or a proxy endpoint's answer).
+    /// Stage 7, before authentication. `Ok(true)` when a response was sent (403, 429).
+    async fn limit_client(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let ip = client_ip(ctx)?;
+        ctx.group = self.traffic.group(&ctx.path);
+        let decision = self.traffic.before_auth(ip, ctx.group).await;
+        self.apply_traffic(session, ctx, ip, decision).await
+    }
+
+    /// Stage 10, once the caller and the tools are known. `Ok(true)` when a response was sent.
+    async fn limit_caller(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let ip = client_ip(ctx)?;
+        let principal = ctx.principal.clone();
+        let decision = self
+            .traffic
+            .after_auth(
+                ip,
+                principal.as_ref().map(|p| p.user_id.as_str()),
+                principal.as_ref().and_then(|p| p.key_id.as_deref()),
+                ctx.group,
+                ctx.mcp.as_ref(),
+            )
+            .await;
+        self.apply_traffic(session, ctx, ip, decision).await
+    }
+
+    /// Keeps the tightest allowance, or answers the refusal and records why.
+    async fn apply_traffic(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        ip: IpAddr,
+        decision: std::result::Result<Option<Allowance>, Refusal>,
+    ) -> Result<bool> {
+        let refusal = match decision {
+            Ok(allowance) => {
+                ctx.allowance = traffic::tighter(ctx.allowance.take(), allowance);
+                return Ok(false);
+            }
+            Err(refusal) => refusal,
+        };
+        let user = ctx.principal.as_ref().map(|p| p.user_id.as_str());
+        tracing::info!(request_id = %ctx.request_id, client_ip = %ip, "refused: {refusal:?}");
+        if self
+            .audit
+            .record(refusal.audit_event(ip, user))
+            .await
+            .is_err()
+        {
+            tracing::error!(request_id = %ctx.request_id, "audit log unavailable: refusal not recorded");
+        }
+        let (resp, body) = refusal.response(&ctx.request_id)?;
+        self.write_generated(session, ctx, resp, body).await?;
+        Ok(true)
+    }
+
+    /// Stage 8. `Ok(true)` when a response was sent (401, or a proxy endpoint's answer).
     async fn authenticate(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if let Some(auth) = &self.auth {
             match routes::classify(&ctx.path) {
@@ -282,7 +351,7 @@ impl Gateway {
         authz_response::wants_login_page(req.method.as_str(), accept)
     }
 
-    /// Stage 8, for an authenticated caller. `Ok(true)` when a response was sent (403, or the
+    /// Stage 9, for an authenticated caller. `Ok(true)` when a response was sent (403, or the
     /// 400/413 of an MCP body that cannot be checked).
     async fn authorize(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let (Some(authz), Some(principal)) = (&self.authz, ctx.principal.clone()) else {
@@ -451,6 +520,8 @@ impl ProxyHttp for Gateway {
             mcp_body: None,
             mcp: None,
             tools_answer: None,
+            group: None,
+            allowance: None,
         }
     }
 
@@ -464,9 +535,10 @@ impl ProxyHttp for Gateway {
             }
         });
         match admitted {
-            Ok(()) => {
-                Ok(self.authenticate(session, ctx).await? || self.authorize(session, ctx).await?)
-            }
+            Ok(()) => Ok(self.limit_client(session, ctx).await?
+                || self.authenticate(session, ctx).await?
+                || self.authorize(session, ctx).await?
+                || self.limit_caller(session, ctx).await?),
             Err(reject) => {
                 self.send_error(session, ctx, reject).await?;
                 Ok(true)
@@ -529,6 +601,11 @@ impl ProxyHttp for Gateway {
         if ctx.mcp.as_ref().is_some_and(McpRequest::lists_tools) {
             tools_filter::prepare(upstream_response, session.as_downstream().is_http2())?;
             ctx.tools_answer = Some(Vec::new());
+        }
+        if let Some(allowance) = &ctx.allowance {
+            for (name, value) in allowance.headers() {
+                upstream_response.insert_header(name, value)?;
+            }
         }
         self.stamp(upstream_response, ctx)
     }
@@ -610,6 +687,12 @@ impl ProxyHttp for Gateway {
             tracing::error!(request_id = %ctx.request_id, "audit log unavailable: request not recorded");
         }
     }
+}
+
+/// The client IP `admit` resolved; every request that reaches the limits has one.
+fn client_ip(ctx: &RequestCtx) -> Result<IpAddr> {
+    ctx.client_ip
+        .ok_or_else(|| Error::explain(InternalError, "client address unresolved"))
 }
 
 /// The 503 that replaces a response whose audit record could not be written (strict mode).

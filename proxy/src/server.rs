@@ -24,7 +24,10 @@ use crate::config::ProcessEnv;
 use crate::config::ProxyConfig;
 use crate::devcert;
 use crate::gateway::Gateway;
+use crate::ipfilter::IpFilter;
 use crate::metrics::Metrics;
+use crate::pipeline::traffic::Traffic;
+use crate::ratelimit::Limiter;
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
 
@@ -71,9 +74,15 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         None
     };
     let authorizer = reloader.as_ref().map(Reloader::authorizer);
+    let limiter = Arc::new(Limiter::new(&config.traffic).map_err(anyhow::Error::msg)?);
+    limiter.spawn_sweeper(Duration::from_secs(config.traffic.sweep_seconds));
+    let traffic = Traffic::new(
+        limiter,
+        IpFilter::new(&config.traffic, &config.headers.trusted_proxies),
+    );
     let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        Gateway::new(&config, metrics.clone(), audit.clone(), authorizer)?,
+        Gateway::new(&config, metrics.clone(), audit.clone(), authorizer, traffic)?,
     );
     let header_timeout = config.limits.client_header_timeout_seconds.max(1);
     // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit

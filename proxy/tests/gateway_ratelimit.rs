@@ -1,0 +1,95 @@
+//! Traffic controls in the gateway: the request after the per-IP burst is answered 429 with
+//! `Retry-After` and the rate-limit fields, allowed responses report what is left, a route
+//! group's deny list refuses the client with 403, and both refusals are in the audit log.
+
+#[allow(dead_code)]
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+use support::{Options, Proxy, Upstream, AUTH_DISABLED};
+
+const BURST: usize = 3;
+
+/// A tiny per-IP limit (one request a minute after a burst of 3); `/api/secret/**` denies the
+/// loopback clients of the tests.
+fn traffic_toml(state: &Path) -> String {
+    format!(
+        "{AUTH_DISABLED}\n\
+         [audit]\nenabled = true\ndestinations = [\"file\"]\n\
+         [audit.file]\npath = \"{}\"\n\
+         [traffic]\nper_ip = {{ requests = 1, per = \"minute\", burst = {BURST} }}\n\
+         [[traffic.groups]]\nname = \"secret\"\npaths = [\"/api/secret/**\"]\n\
+         deny = [\"127.0.0.1/32\", \"::1/128\"]\n\
+         [[traffic.groups]]\nname = \"api\"\npaths = [\"/api/**\"]\n",
+        state.join("audit.log").display()
+    )
+}
+
+fn actions(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event.action"] != "http-request")
+        .collect()
+}
+
+#[tokio::test]
+async fn per_ip_burst_then_429_and_group_deny_list_403() {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("audit.log");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = traffic_toml(state.path());
+    let mut proxy = Proxy::start(opts).await;
+    let client = proxy.client();
+
+    // Refused by the IP list before any rate is charged; the upstream sees nothing.
+    let denied = client.get(proxy.url("/api/secret/x")).send().await.unwrap();
+    assert_eq!(denied.status(), 403, "{}", proxy.log());
+    assert!(denied.headers().get("x-request-id").is_some());
+    assert_eq!(upstream.hits(), 0);
+
+    for left in (0..BURST).rev() {
+        let resp = client.get(proxy.url("/api/nodes")).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{}", proxy.log());
+        let h = resp.headers();
+        assert_eq!(h["ratelimit-policy"], "\"ip\";q=1;w=60");
+        let value = h["ratelimit"].to_str().unwrap();
+        assert!(value.starts_with(&format!("\"ip\";r={left};t=")), "{value}");
+    }
+    assert_eq!(upstream.hits(), BURST);
+
+    let limited = client.get(proxy.url("/api/nodes")).send().await.unwrap();
+    assert_eq!(limited.status(), 429, "{}", proxy.log());
+    let h = limited.headers();
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert_eq!(h["ratelimit-policy"], "\"ip\";q=1;w=60");
+    assert!(h["ratelimit"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"ip\";r=0;t="));
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert!(
+        body.to_string().contains("rate limit ip exceeded"),
+        "{body}"
+    );
+    assert_eq!(upstream.hits(), BURST, "a refused request is not forwarded");
+
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
+    let records = actions(&log);
+    let ip_denied: Vec<_> = records
+        .iter()
+        .filter(|r| r["event.action"] == "ip-denied")
+        .collect();
+    assert_eq!(ip_denied.len(), 1, "{records:?}");
+    assert_eq!(ip_denied[0]["source.ip"], "127.0.0.1");
+    let limited: Vec<_> = records
+        .iter()
+        .filter(|r| r["event.action"] == "rate-limited")
+        .collect();
+    assert_eq!(limited.len(), 1, "{records:?}");
+}
