@@ -18,4 +18,4 @@ export MIMIR_CORE_BIN="$PWD/target/debug/mimir-core"
 export MIMIR_PROXY_BIN="$PWD/target/debug/mimir-proxy"
 
 cargo test --workspace --all-targets
-python3 -m pytest -q tests/mcp
+python3 -m pytest -q tests/mcp tests/browser

@@ -1,4 +1,4 @@
-"""Runs the real mimir-core binary for the MCP end-to-end tests.
+"""Runs the real mimir-core and mimir-proxy binaries for the end-to-end suites (tests/mcp, tests/browser).
 
 The binary is not built here: set MIMIR_CORE_BIN (default target/debug/mimir-core, built by
 `cargo build -p mimir-core`). Each core gets a free 127.0.0.1 port, its own data directory, and
