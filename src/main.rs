@@ -38,7 +38,11 @@ fn main() -> ExitCode {
         tracing::error!("{e:#}");
         return ExitCode::FAILURE;
     }
-    let core = CoreConfig::parse_from(["mimir-gate"]);
+    let mut core = CoreConfig::parse_from(["mimir-gate"]);
+    if let Err(e) = share_identity_key(&mut proxy, &mut core) {
+        tracing::error!("{e:#}");
+        return ExitCode::FAILURE;
+    }
     let core_addr = core.bind;
     std::thread::spawn(move || run_core(core));
     if let Err(e) = wait_for(core_addr) {
@@ -65,6 +69,32 @@ fn add_default_dev_users(proxy: &mut config::ProxyConfig) -> anyhow::Result<()> 
         eprintln!("{banner}");
         proxy.auth.extra_dev_users = users;
     }
+    Ok(())
+}
+
+/// The core accepts only callers the proxy vouches for: it gets the public half of the key
+/// signing identity assertions (`identity.signing_key_file`, or one generated now and handed to
+/// the proxy in process) and the header they travel in.
+fn share_identity_key(
+    proxy: &mut config::ProxyConfig,
+    core: &mut CoreConfig,
+) -> anyhow::Result<()> {
+    use mimir_proxy::assertion;
+    let public = match &proxy.identity.signing_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            assertion::public_pem_of(&text)?
+        }
+        None => {
+            let (private, public) = assertion::generate_pem_pair()?;
+            proxy.identity.key_pem = Some(private);
+            public
+        }
+    };
+    core.proxy_public_key_pem = Some(public);
+    core.proxy_public_key_file = None;
+    core.require_proxy_identity = true;
+    core.identity_header = proxy.headers.identity_header.clone();
     Ok(())
 }
 

@@ -5,6 +5,7 @@ The binary is not built here: set MIMIR_CORE_BIN (default target/debug/mimir-cor
 an index root with a few files (some of them sensitive, one binary, one outside the root).
 """
 
+import contextlib
 import os
 import pathlib
 import socket
@@ -14,7 +15,7 @@ import urllib.request
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # The contract (`mimir_core::mcp::TOOL_NAMES`); the proxy's per-tool rules use these names.
 TOOL_NAMES = frozenset({
@@ -75,6 +76,8 @@ class Core(Service):
         super().__init__(log)
         self.data_dir, self.index_root = data_dir, index_root
         self.port = None
+        # Set before `start`, e.g. the proxy's public key for identity assertions.
+        self.extra_env = {}
 
     @property
     def base(self) -> str:
@@ -96,6 +99,7 @@ class Core(Service):
             "RUST_LOG": "warn",
         }
         env.pop("MIMIR_ALLOWED_ORIGINS", None)
+        env.update(self.extra_env)
         self.spawn([str(CORE_BIN)], env, f"{self.base}/health")
 
 
@@ -226,3 +230,36 @@ def proxy(tmp_path_factory, core):
     instance.start()
     yield instance
     instance.stop()
+
+
+IDP_DIR = REPO / "tests" / "idp"
+# The audience of the test provider's client-credentials access tokens.
+IDP_RESOURCE = "https://mimir.test"
+
+
+@contextlib.contextmanager
+def running_idp(resource: str):
+    """A real OpenID provider (tests/idp/idp.mjs, oidc-provider) on a free loopback port whose
+    access tokens carry `resource` as audience; yields its issuer URL. Needs tests/idp/install.sh;
+    MIMIR_TEST_NODE names the node binary."""
+    if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail("oidc-provider is not installed: run tests/idp/install.sh")
+    node = os.environ.get("MIMIR_TEST_NODE", "node")
+    process = subprocess.Popen([node, str(IDP_DIR / "idp.mjs"), str(free_port()), resource],
+                               cwd=IDP_DIR, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline().strip()
+    if not line.startswith("ready "):
+        process.kill()
+        pytest.fail(f"the OpenID provider did not start: {line!r}")
+    try:
+        yield line.removeprefix("ready ")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def idp():
+    """The test OpenID provider for IDP_RESOURCE, shared by the session."""
+    with running_idp(IDP_RESOURCE) as issuer:
+        yield issuer

@@ -18,4 +18,6 @@ export MIMIR_CORE_BIN="$PWD/target/debug/mimir-core"
 export MIMIR_PROXY_BIN="$PWD/target/debug/mimir-proxy"
 
 cargo test --workspace --all-targets
-python3 -m pytest -q tests/mcp tests/browser
+# Kubernetes manifests: kustomize build + strict decoding + Pod Security restricted checks.
+(cd tests/deploy && go test -count=1 ./...)
+python3 -m pytest -q tests/mcp tests/browser tests/deploy

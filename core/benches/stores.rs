@@ -7,10 +7,13 @@
 //! that database. BENCH_NODES overrides the node count (default 10 000).
 
 use mimir_core::embedding::embed;
+use mimir_core::governance::view::{Classification, GovernedStore};
+use mimir_core::governance::Sensitivity;
 use mimir_core::store::embedded::EmbeddedStore;
 use mimir_core::store::neo4j::{Neo4jSettings, Neo4jStore};
 use mimir_core::store::{GraphStore, NewNode, NodeQuery, WriteOp};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Instant;
 
 const BATCH: usize = 100;
@@ -35,7 +38,8 @@ fn new_node(node_type: &str, i: usize) -> WriteOp {
 }
 
 /// Runs every scenario on `store` and returns operations per second, in scenario order.
-async fn run(store: &dyn GraphStore, nodes: usize) -> Vec<(Scenario, f64)> {
+async fn run(shared: Arc<dyn GraphStore>, nodes: usize) -> Vec<(Scenario, f64)> {
+    let store = shared.as_ref();
     let mut results = Vec::new();
     let mut measure = |scenario: Scenario, started: Instant| {
         let rate = scenario.ops as f64 / started.elapsed().as_secs_f64();
@@ -155,6 +159,70 @@ async fn run(store: &dyn GraphStore, nodes: usize) -> Vec<(Scenario, f64)> {
         },
         started,
     );
+
+    // Every other node of type `classified` is above an `internal` caller's clearance.
+    let rules = Arc::new(Classification::default());
+    let writer = GovernedStore::new(
+        Arc::clone(&shared),
+        Arc::clone(&rules),
+        Sensitivity::Restricted,
+    );
+    let ops: Vec<WriteOp> = (0..nodes)
+        .map(|i| {
+            let level = if i % 2 == 0 {
+                "internal"
+            } else {
+                "confidential"
+            };
+            let mut op = new_node("classified", i);
+            if let WriteOp::AddNode(new) = &mut op {
+                new.properties.insert("sensitivity".into(), level.into());
+            }
+            op
+        })
+        .collect();
+    for chunk in ops.chunks(BATCH) {
+        writer
+            .apply(chunk.to_vec(), None)
+            .await
+            .expect("insert classified");
+    }
+    let reader = GovernedStore::new(shared, rules, Sensitivity::Internal);
+    let visible = nodes.div_ceil(2);
+    let started = Instant::now();
+    for i in 0..queries {
+        let query = NodeQuery {
+            node_types: vec!["classified".into()],
+            limit: 50,
+            offset: (i * 7919) % visible.saturating_sub(50).max(1),
+            ..NodeQuery::default()
+        };
+        let page = reader.query_nodes(&query).await.expect("filtered page");
+        assert_eq!(page.len(), 50.min(visible));
+    }
+    measure(
+        Scenario {
+            name: "filtered listing, 50 at any offset",
+            ops: queries,
+        },
+        started,
+    );
+
+    let started = Instant::now();
+    for _ in 0..queries {
+        let count = reader
+            .count_nodes(&["classified".into()])
+            .await
+            .expect("filtered count");
+        assert_eq!(count, visible);
+    }
+    measure(
+        Scenario {
+            name: "filtered count of a type",
+            ops: queries,
+        },
+        started,
+    );
     results
 }
 
@@ -181,14 +249,14 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     eprintln!("embedded store ({nodes} nodes):");
     let embedded = EmbeddedStore::open(&dir.path().join("bench.sqlite3")).expect("open");
-    let embedded = run(&embedded, nodes).await;
+    let embedded = run(Arc::new(embedded), nodes).await;
 
     let neo4j = match neo4j_settings() {
         Some(settings) => {
             eprintln!("neo4j store at {} ({nodes} nodes):", settings.uri);
-            let store = Neo4jStore::connect(&settings).await.expect("connect");
+            let store = Arc::new(Neo4jStore::connect(&settings).await.expect("connect"));
             store.clear(None).await.expect("empty the bench database");
-            let results = run(&store, nodes).await;
+            let results = run(Arc::clone(&store) as Arc<dyn GraphStore>, nodes).await;
             store.clear(None).await.expect("clean up");
             Some(results)
         }

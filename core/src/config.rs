@@ -1,10 +1,15 @@
 //! Core settings, from flags or upstream Mimir's environment variables.
 
+use crate::governance::pii::PiiMode;
+use crate::governance::retention::RetentionPolicy;
+use crate::governance::{parse_duration, Sensitivity, SensitivityDefaults};
+use crate::identity::assertion::Verifier;
 use crate::store::neo4j::Neo4jSettings;
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{ArgAction, Parser};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -55,6 +60,60 @@ pub struct CoreConfig {
     /// PEM file of the CA that signed Neo4j's certificate (bolt+s:// / neo4j+s:// only).
     #[arg(long, env = "NEO4J_CA_FILE")]
     pub neo4j_ca_file: Option<PathBuf>,
+
+    /// The proxy's public key (SPKI PEM, Ed25519) that verifies identity assertions.
+    #[arg(long, env = "MIMIR_PROXY_PUBLIC_KEY")]
+    pub proxy_public_key_pem: Option<String>,
+
+    /// File holding the proxy's public key, instead of MIMIR_PROXY_PUBLIC_KEY.
+    #[arg(long, env = "MIMIR_PROXY_PUBLIC_KEY_FILE")]
+    pub proxy_public_key_file: Option<PathBuf>,
+
+    /// Refuse requests (but `GET /health`) without a valid identity assertion. Default: on
+    /// unless the core is bound to a loopback address.
+    #[arg(long, env = "MIMIR_REQUIRE_PROXY_IDENTITY", action = ArgAction::Set,
+          default_value_t = require_identity_by_default())]
+    pub require_proxy_identity: bool,
+
+    /// Header carrying the identity assertion.
+    #[arg(
+        long,
+        env = "MIMIR_IDENTITY_HEADER",
+        default_value = "x-mimir-identity"
+    )]
+    pub identity_header: String,
+
+    /// Clearance of a caller without an assertion (only when enforcement is off).
+    #[arg(long, env = "MIMIR_UNASSERTED_CLEARANCE", value_enum, default_value_t = Sensitivity::Internal)]
+    pub unasserted_clearance: Sensitivity,
+
+    /// Default sensitivity per node type: `person=confidential,*=internal` (built-in: internal).
+    #[arg(long, env = "MIMIR_SENSITIVITY_DEFAULTS", value_parser = SensitivityDefaults::parse,
+          default_value = "")]
+    pub sensitivity_defaults: SensitivityDefaults,
+
+    /// What detected personal data does to a node: tag, raise (to confidential) or mask.
+    #[arg(long, env = "MIMIR_PII_MODE", value_enum, default_value_t = PiiMode::Tag)]
+    pub pii_mode: PiiMode,
+
+    /// Time to live per node type: `session=30d,log=7d` (units s, m, h, d). Others: forever.
+    #[arg(long, env = "MIMIR_RETENTION", value_parser = RetentionPolicy::parse, default_value = "")]
+    pub retention: RetentionPolicy,
+
+    /// How often expired nodes are deleted.
+    #[arg(long, env = "MIMIR_RETENTION_INTERVAL", value_parser = parse_duration, default_value = "1h")]
+    pub retention_interval: Duration,
+}
+
+/// On unless MIMIR_CORE_BIND (or its default) is a loopback address; an unreadable address
+/// counts as not loopback. The `mimir-core` binary also applies this to `--bind`.
+fn require_identity_by_default() -> bool {
+    std::env::var("MIMIR_CORE_BIND")
+        .map(|bind| {
+            bind.parse::<SocketAddr>()
+                .map_or(true, |addr| !addr.ip().is_loopback())
+        })
+        .unwrap_or(false)
 }
 
 /// A credential: `Debug` shows that it is set, never its value.
@@ -79,6 +138,38 @@ impl CoreConfig {
         let mut config = Self::parse_from(["mimir-core"]);
         config.data_dir = data_dir;
         config
+    }
+
+    /// The verifier of identity assertions, or `None` when no proxy key is configured.
+    /// Refuses an unreadable key, two keys, a bad header name, and enforcement without a key.
+    pub fn identity_verifier(&self) -> anyhow::Result<Option<Verifier>> {
+        axum::http::HeaderName::from_bytes(self.identity_header.as_bytes()).with_context(|| {
+            format!(
+                "MIMIR_IDENTITY_HEADER {:?} is not a valid header name",
+                self.identity_header
+            )
+        })?;
+        let (pem, source) = match (&self.proxy_public_key_pem, &self.proxy_public_key_file) {
+            (Some(_), Some(_)) => {
+                bail!("set MIMIR_PROXY_PUBLIC_KEY or MIMIR_PROXY_PUBLIC_KEY_FILE, not both")
+            }
+            (Some(pem), None) => (pem.clone(), "MIMIR_PROXY_PUBLIC_KEY".to_owned()),
+            (None, Some(file)) => (
+                std::fs::read_to_string(file).with_context(|| {
+                    format!("reading MIMIR_PROXY_PUBLIC_KEY_FILE {}", file.display())
+                })?,
+                format!("MIMIR_PROXY_PUBLIC_KEY_FILE {}", file.display()),
+            ),
+            (None, None) if self.require_proxy_identity => bail!(
+                "MIMIR_REQUIRE_PROXY_IDENTITY is on (the default when the core is not bound to \
+                 loopback) but no proxy public key is set: set MIMIR_PROXY_PUBLIC_KEY_FILE or \
+                 MIMIR_PROXY_PUBLIC_KEY"
+            ),
+            (None, None) => return Ok(None),
+        };
+        Verifier::from_pem(&pem)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("{source}: {e}"))
     }
 
     /// Neo4j connection settings. The password comes from NEO4J_PASSWORD or NEO4J_PASSWORD_FILE

@@ -49,10 +49,15 @@ pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The text of a node that its embedding and keyword search are computed from.
+/// The text of a node that its embedding and keyword search are computed from. The
+/// classification label is left out: it is the same word on most nodes and says nothing of
+/// their content.
 pub fn node_text(node_type: &str, properties: &Properties) -> String {
     let mut text = String::from(node_type);
-    for value in properties.values() {
+    for (key, value) in properties {
+        if key == crate::governance::SENSITIVITY_KEY {
+            continue;
+        }
         if let Value::String(s) = value {
             text.push(' ');
             text.push_str(s);

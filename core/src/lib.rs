@@ -1,9 +1,11 @@
 //! Mimir core: owns the knowledge graph and the MCP tools. It authenticates nobody; identity
-//! arrives from the proxy (`X-User-ID`) and is used to attribute writes.
+//! arrives from the proxy as a signed assertion (docs/identity-assertion.md) and decides what
+//! the caller sees (docs/governance.md) and whom writes are attributed to.
 
 pub mod api;
 pub mod config;
 pub mod embedding;
+pub mod governance;
 pub mod identity;
 pub mod mcp;
 pub mod migrate;
@@ -26,6 +28,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(mcp::routes())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            identity::gate,
+        ))
         .with_state(state)
 }
 
@@ -33,7 +39,7 @@ pub fn router(state: AppState) -> Router {
 pub fn embedded_state(config: CoreConfig) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store = EmbeddedStore::open(&config.data_dir.join("mimir.sqlite3"))?;
-    Ok(AppState::new(Arc::new(store), config))
+    AppState::new(Arc::new(store), config)
 }
 
 /// Connects to the store `config.store` selects (embedded by default, or Neo4j) and builds
@@ -43,7 +49,7 @@ pub async fn store_state(config: CoreConfig) -> anyhow::Result<AppState> {
         StoreBackend::Embedded => embedded_state(config),
         StoreBackend::Neo4j => {
             let store = Neo4jStore::connect(&config.neo4j_settings()?).await?;
-            Ok(AppState::new(Arc::new(store), config))
+            AppState::new(Arc::new(store), config)
         }
     }
 }
@@ -54,11 +60,27 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bind = config.bind;
-    let app = router(store_state(config).await?);
+    let state = store_state(config).await?;
+    if !state.config.require_proxy_identity && !bind.ip().is_loopback() {
+        tracing::warn!(%bind, "identity assertions are not required on a non-loopback address: \
+            anyone reaching the core can claim any user id");
+    }
+    let retention = (!state.config.retention.is_empty()).then(|| {
+        governance::retention::spawn(
+            Arc::clone(&state.store),
+            state.config.retention.clone(),
+            state.config.retention_interval,
+            Arc::new(governance::clock::SystemClock),
+        )
+    });
+    let app = router(state);
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!(%bind, "mimir core listening");
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+        .await;
+    if let Some(task) = retention {
+        task.abort();
+    }
+    Ok(served?)
 }

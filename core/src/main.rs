@@ -1,4 +1,5 @@
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use mimir_core::config::CoreConfig;
 use std::path::PathBuf;
 use tokio::signal::unix::{signal, SignalKind};
@@ -34,7 +35,15 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let Cli { config, command } = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let Cli {
+        mut config,
+        command,
+    } = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The built-in default follows the bind address, which may also come from `--bind`.
+    if matches.value_source("require_proxy_identity") == Some(ValueSource::DefaultValue) {
+        config.require_proxy_identity = !config.bind.ip().is_loopback();
+    }
     match command {
         None => serve(config).await,
         Some(Command::Export { out }) => {

@@ -14,6 +14,7 @@ use mimir_proxy::authn::jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use mimir_proxy::authn::keys::KeySet;
 use mimir_proxy::authn::keystore::{KeyFile, KeyRecord};
 use mimir_proxy::authn::{apikey, Authenticator};
+use mimir_proxy::config::ProxyConfig;
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.bench";
@@ -68,10 +69,13 @@ fn bench(c: &mut Criterion) {
     }
     .save(&dir.path().join("keys.json"))
     .unwrap();
-    let config = AuthConfig {
-        keys_file: dir.path().join("keys.json"),
-        lockdown_file: dir.path().join("lockdown"),
-        ..AuthConfig::default()
+    let config = ProxyConfig {
+        auth: AuthConfig {
+            keys_file: dir.path().join("keys.json"),
+            lockdown_file: dir.path().join("lockdown"),
+            ..AuthConfig::default()
+        },
+        ..ProxyConfig::default()
     };
     let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
     let (token, _) = auth

@@ -1,5 +1,6 @@
 //! Admin listener (plain HTTP, keep it off the public network): `/healthz` liveness,
-//! `/readyz` readiness (can the upstream be reached), `/metrics` for Prometheus.
+//! `/readyz` readiness (can the upstream be reached), `/metrics` for Prometheus, and
+//! `/auth/verify` for nginx `auth_request` ([`crate::authverify`]).
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -21,6 +22,8 @@ pub struct Admin {
     pub timeout: Duration,
     /// Not ready while audit records cannot be written (strict mode refuses requests then).
     pub audit: crate::audit::Audit,
+    /// `None` when authentication is disabled: `/auth/verify` then refuses everything.
+    pub verify: Option<Arc<crate::authverify::AuthVerify>>,
 }
 
 impl Admin {
@@ -110,6 +113,20 @@ impl ServeHttp for Admin {
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             ),
+            crate::authverify::PATH => {
+                let peer = session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip());
+                match (&self.verify, peer) {
+                    (Some(verify), Some(peer)) => verify.answer(peer, session.req_header()).await,
+                    _ => json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        serde_json::json!({"error": "service_unavailable",
+                            "message": "authentication is disabled (auth.enabled = false)"}),
+                    ),
+                }
+            }
             _ => json(
                 StatusCode::NOT_FOUND,
                 serde_json::json!({"error": "not_found"}),

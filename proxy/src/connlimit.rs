@@ -1,29 +1,34 @@
-//! Per-IP connection limits.
+//! Connection and concurrency limits.
 //!
 //! pingora 0.9's connection filter sees each TCP connection once, before the TLS handshake, and
-//! is never told when it closes, so open connections cannot be counted there. Two limits are
-//! enforced instead:
+//! is never told when it closes. So:
 //! - [`ConnectionGate`] (the connection filter): the global IP lists for peers that are not
 //!   trusted proxies, and a GCRA rate of new connections per peer address. Refused connections
 //!   are closed without a byte sent.
-//! - [`InFlight`]: requests in progress per client IP, held by a guard that lives in the
-//!   request context and is released when the request ends, whatever way it ends.
+//! - [`Slots`] per address, held by guards that are released on drop, whatever way the holder
+//!   ends: open connections per peer address (taken by the connection handler in `server.rs`
+//!   for the connection's lifetime) and requests in flight per client IP (taken by the gateway
+//!   for the request's lifetime).
+//! - [`Busy`]: requests in flight in the whole process.
 //!
-//! A client that opens connections and trickles its headers (slowloris) is bounded by the
-//! accept rate here and cut off by `limits.client_header_timeout_seconds`.
+//! Trusted proxies are exempt from the per-peer limits: all their clients share their address,
+//! and those clients are limited per request on the address the proxy forwards.
 
 use crate::forwarded::canonical_ip;
 use crate::ipfilter::IpFilter;
 use crate::ratelimit::config::ConnectionLimits;
 use crate::ratelimit::local::{Bucket, Outcome};
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug)]
 pub struct ConnectionGate {
     ip_filter: Arc<IpFilter>,
     accept: Option<AcceptRate>,
+    trusted_proxies: Vec<IpNet>,
 }
 
 /// `Bucket` is not `Debug`; pingora's filter trait requires it.
@@ -36,12 +41,18 @@ impl std::fmt::Debug for AcceptRate {
 }
 
 impl ConnectionGate {
-    pub fn new(cfg: &ConnectionLimits, max_keys: usize, ip_filter: Arc<IpFilter>) -> Self {
+    pub fn new(
+        cfg: &ConnectionLimits,
+        max_keys: usize,
+        ip_filter: Arc<IpFilter>,
+        trusted_proxies: &[IpNet],
+    ) -> Self {
         Self {
             ip_filter,
             accept: cfg
                 .accept_per_ip
                 .map(|r| AcceptRate(Bucket::new(r.quota(), max_keys, Default::default()))),
+            trusted_proxies: trusted_proxies.to_vec(),
         }
     }
 
@@ -50,6 +61,9 @@ impl ConnectionGate {
         if !self.ip_filter.admits_peer(peer) {
             tracing::info!(peer = %peer, "connection refused by the IP lists");
             return false;
+        }
+        if is_trusted(&self.trusted_proxies, peer) {
+            return true;
         }
         match &self.accept {
             Some(AcceptRate(bucket)) => match bucket.check(&peer) {
@@ -71,6 +85,12 @@ impl ConnectionGate {
     }
 }
 
+impl crate::ratelimit::Sweep for ConnectionGate {
+    fn sweep(&self) {
+        ConnectionGate::sweep(self);
+    }
+}
+
 #[async_trait::async_trait]
 impl pingora_core::listeners::ConnectionFilter for ConnectionGate {
     async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
@@ -79,53 +99,60 @@ impl pingora_core::listeners::ConnectionFilter for ConnectionGate {
     }
 }
 
-/// Requests in flight per client IP. Entries exist only while a request is in flight, so the
-/// table is as large as the proxy's concurrency, never larger.
-#[derive(Debug, Default)]
-pub struct InFlight {
+fn is_trusted(trusted_proxies: &[IpNet], ip: IpAddr) -> bool {
+    trusted_proxies.iter().any(|n| n.contains(&ip))
+}
+
+/// At most `max` holders per address (open connections of a peer, requests in flight of a
+/// client). Entries exist only while held, so the table is as large as the proxy's
+/// concurrency, never larger.
+#[derive(Debug)]
+pub struct Slots {
     max: u32,
+    exempt: Vec<IpNet>,
     counts: Mutex<HashMap<IpAddr, u32>>,
 }
 
-/// Holds one slot until dropped (holds nothing when there is no limit).
+/// Holds one slot until dropped (holds nothing when the address is not limited).
 #[derive(Debug)]
-pub struct InFlightGuard {
-    slot: Option<(Arc<InFlight>, IpAddr)>,
+pub struct SlotGuard {
+    slot: Option<(Arc<Slots>, IpAddr)>,
 }
 
-impl InFlight {
-    /// `max == 0`: no limit (every acquire succeeds, nothing is counted).
-    pub fn new(max: u32) -> Arc<Self> {
+impl Slots {
+    /// `max == 0`: no limit. Addresses in `exempt` (trusted proxies) are never limited.
+    pub fn new(max: u32, exempt: &[IpNet]) -> Arc<Self> {
         Arc::new(Self {
             max,
+            exempt: exempt.to_vec(),
             counts: Mutex::default(),
         })
     }
 
-    /// `None`: the IP already has `max` requests in flight (answer 429).
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<InFlightGuard> {
-        if self.max == 0 {
-            return Some(InFlightGuard { slot: None });
-        }
+    /// `None`: the address already holds `max` slots.
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<SlotGuard> {
         let ip = canonical_ip(ip);
+        if self.max == 0 || is_trusted(&self.exempt, ip) {
+            return Some(SlotGuard { slot: None });
+        }
         let mut counts = self.counts.lock().expect("not poisoned");
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.max {
             return None;
         }
         *n += 1;
-        Some(InFlightGuard {
+        Some(SlotGuard {
             slot: Some((self.clone(), ip)),
         })
     }
 
-    pub fn in_flight(&self, ip: IpAddr) -> u32 {
+    pub fn held(&self, ip: IpAddr) -> u32 {
         let counts = self.counts.lock().expect("not poisoned");
         counts.get(&canonical_ip(ip)).copied().unwrap_or(0)
     }
 }
 
-impl Drop for InFlightGuard {
+impl Drop for SlotGuard {
     fn drop(&mut self) {
         let Some((owner, ip)) = &self.slot else {
             return;
@@ -140,28 +167,60 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Requests in flight in the whole process: beyond `max` the proxy is busy (503).
+#[derive(Debug)]
+pub struct Busy(Option<Arc<Semaphore>>);
+
+impl Busy {
+    /// `max == 0`: no limit.
+    pub fn new(max: u32) -> Self {
+        Self((max > 0).then(|| Arc::new(Semaphore::new(max as usize))))
+    }
+
+    /// `None`: `max` requests are in flight. `Some(None)`: there is no limit.
+    pub fn acquire(&self) -> Option<Option<OwnedSemaphorePermit>> {
+        match &self.0 {
+            None => Some(None),
+            Some(semaphore) => semaphore.clone().try_acquire_owned().ok().map(Some),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ratelimit::config::{Period, Rate, TrafficConfig};
 
     #[test]
-    fn in_flight_slots_are_released() {
-        let f = InFlight::new(2);
+    fn slots_are_released() {
+        let f = Slots::new(2, &["10.0.0.0/8".parse().unwrap()]);
         let ip: IpAddr = "2001:db8::7".parse().unwrap();
         let a = f.acquire(ip).unwrap();
         let b = f.acquire(ip).unwrap();
         assert!(f.acquire(ip).is_none());
         // Another address has its own slots; IPv4-mapped is the IPv4 address.
         let v4 = f.acquire("192.0.2.1".parse().unwrap()).unwrap();
-        assert_eq!(f.in_flight("::ffff:192.0.2.1".parse().unwrap()), 1);
+        assert_eq!(f.held("::ffff:192.0.2.1".parse().unwrap()), 1);
+        // Trusted proxies are not limited.
+        let proxy: IpAddr = "10.1.1.1".parse().unwrap();
+        let _proxied: Vec<_> = (0..5).map(|_| f.acquire(proxy).unwrap()).collect();
         drop(a);
         assert!(f.acquire(ip).is_some());
         drop((b, v4));
         assert!(f.counts.lock().unwrap().is_empty());
-        let unlimited = InFlight::new(0);
+        let unlimited = Slots::new(0, &[]);
         let _guards: Vec<_> = (0..10).map(|_| unlimited.acquire(ip).unwrap()).collect();
-        assert_eq!(unlimited.in_flight(ip), 0);
+        assert_eq!(unlimited.held(ip), 0);
+    }
+
+    #[test]
+    fn busy_counts_the_whole_process() {
+        let busy = Busy::new(1);
+        let held = busy.acquire().unwrap();
+        assert!(busy.acquire().is_none());
+        drop(held);
+        assert!(busy.acquire().is_some());
+        assert!(Busy::new(0).acquire().unwrap().is_none());
     }
 
     #[test]
@@ -170,12 +229,18 @@ mod tests {
         cfg.ip.deny = vec!["203.0.113.0/24".parse().unwrap()];
         cfg.connections.accept_per_ip = Some(Rate::new(1, Period::Minute, 2));
         let filter = Arc::new(IpFilter::new(&cfg, &[]));
-        let gate = ConnectionGate::new(&cfg.connections, 100, filter);
+        let trusted: IpNet = "10.0.0.0/8".parse().unwrap();
+        let gate = ConnectionGate::new(&cfg.connections, 100, filter, &[trusted]);
         assert!(!gate.admits("203.0.113.5".parse().unwrap()));
         let peer: IpAddr = "198.51.100.1".parse().unwrap();
         assert!(gate.admits(peer));
         assert!(gate.admits(peer));
         assert!(!gate.admits(peer), "third connection within the burst of 2");
         assert!(gate.admits("198.51.100.2".parse().unwrap()));
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(
+            (0..5).all(|_| gate.admits(proxy)),
+            "trusted proxies are not rated"
+        );
     }
 }

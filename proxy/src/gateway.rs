@@ -7,17 +7,20 @@
 //! 4. Host ([`forwarded`]);
 //! 5. path normalization ([`normalize`]);
 //! 6. forwarding headers ([`identity`]);
-//! 7. IP allow/deny lists and the per-IP rate ([`traffic`]): 403 / 429;
+//! 7. IP allow/deny lists, requests in flight (process, client IP), the per-IP rate and the
+//!    route group's body limit ([`traffic`]): 403 / 503 / 429 / 413;
 //! 8. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
 //!    here, everything else needs a credential (401 otherwise); the verified identity is injected
 //!    and the client's credentials removed ([`identity`]); an anonymous browser navigation is
 //!    sent to the login page instead of the 401;
 //! 9. authorization ([`authz`]): the principal's roles against the route rules; a `POST /mcp`
-//!    body is read whole ([`mcp_body`]), checked message by message and replayed upstream;
-//!    refused → 403 (docs/authorization.md). With `auth.enabled = false` (loopback only) there
-//!    is no principal and no authorization: development passthrough;
+//!    body is collected whole in `request_body_filter` ([`mcp_body`]), checked message by
+//!    message, and only then released upstream; refused → 403 (docs/authorization.md). With
+//!    `auth.enabled = false` (loopback only) there is no principal and no authorization:
+//!    development passthrough;
 //! 10. the caller's rates: API key, user, route group, MCP tools ([`traffic`]): 429, or 503
-//!     when a shared limit cannot be consulted and fails closed;
+//!     when a shared limit cannot be consulted and fails closed (for `POST /mcp`, once the body
+//!     is checked);
 //!
 //! then the upstream, and on the way back HSTS + request id on every response, the tightest
 //! rate limit's `RateLimit` fields on proxied responses, `tools/list`
@@ -36,29 +39,33 @@ use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpUpstreamRequestPolicy;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::audit::{Audit, AuditEvent, RequestInfo};
+use crate::audit::authn_trail::{Attempt, AuthTrail};
+use crate::audit::iam_watch::IamWatch;
+use crate::audit::{viewer, Audit, AuditEvent, RequestInfo};
 use crate::authn::endpoints::{self, Reply};
 use crate::authn::routes::{self, Route};
 use crate::authn::{challenge, AuthFailure, Authenticator, Principal};
-use crate::authz::{response as authz_response, Authorizer, McpRequest};
+use crate::authn_guarded::{self, Refused};
+use crate::authz::{response as authz_response, Authorizer, McpParseError, McpRequest};
 use crate::config::{LimitConfig, ProxyConfig};
 use crate::errors::{self, Reject};
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, Denial, Metrics};
 use crate::normalize::PathOptions;
-use crate::pipeline::traffic::{self, Refusal, Traffic};
+use crate::pipeline::mcp_body::{Collector, Step};
+use crate::pipeline::traffic::{self, Admission, Refusal, Traffic};
 use crate::pipeline::{mcp_body, tools_filter};
 use crate::ratelimit::groups::GroupId;
 use crate::ratelimit::Allowance;
 use crate::tls::{self, UpstreamTls};
+use crate::unauthenticated::{self, Answer};
 use crate::{forwarded, framing, identity, normalize, request_id};
 
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Where anonymous browser navigations are sent (`authz::response::login_redirect`).
-const LOGIN_PATH: &str = "/login";
 /// Longest path kept in the access log of a rejected request.
 const LOGGED_PATH_MAX: usize = 256;
 
@@ -77,6 +84,8 @@ pub struct Gateway {
     authz: Option<Arc<Authorizer>>,
     audit: Audit,
     traffic: Traffic,
+    /// Logins and refused credentials: audit records, metrics, brute-force blocks.
+    trail: Arc<AuthTrail>,
 }
 
 /// Per-request state.
@@ -94,8 +103,8 @@ pub struct RequestCtx {
     pub principal: Option<Arc<Principal>>,
     /// The audit record is written (strict mode writes it before the response).
     audited: bool,
-    /// The checked `POST /mcp` body: exactly these bytes go upstream.
-    mcp_body: Option<Bytes>,
+    /// A `POST /mcp` body being collected for authorization, then the checked bytes.
+    mcp_body: Option<Collector>,
     /// What that body asked for (audit fields, `tools/list` filtering).
     mcp: Option<McpRequest>,
     /// Set when the answer is a `tools/list` result to filter: the body collected so far.
@@ -104,6 +113,16 @@ pub struct RequestCtx {
     group: Option<GroupId>,
     /// The tightest rate limit that let the request through, reported on the response.
     allowance: Option<Allowance>,
+    /// The request's slots among the requests in flight, released with the context.
+    admission: Option<Admission>,
+    /// The body limit of the request's route group.
+    max_body: u64,
+    /// A refusal was sent from the body filter; the error that stops proxying is expected.
+    answered: bool,
+    /// Body bytes of the upstream's response (`None`: the proxy answered itself).
+    response_bytes: Option<u64>,
+    /// Strict mode could not write the record of the upstream's answer: it becomes a 503.
+    audit_refused: bool,
 }
 
 impl Gateway {
@@ -144,6 +163,12 @@ impl Gateway {
         let hsts = tls::hsts_value(config.server.hsts_max_age)
             .map(HeaderValue::try_from)
             .transpose()?;
+        let trail = Arc::new(AuthTrail::new(
+            &config.traffic.bruteforce,
+            config.traffic.max_keys,
+            audit.clone(),
+            metrics.clone(),
+        ));
         Ok(Self {
             identity_header: config.headers.identity_header.clone(),
             trusted_proxies: config.headers.trusted_proxies.clone(),
@@ -153,6 +178,11 @@ impl Gateway {
             peer,
             metrics,
             auth: if config.auth.enabled {
+                IamWatch::new(
+                    config.auth.keys_file.clone(),
+                    config.auth.lockdown_file.clone(),
+                )
+                .spawn(audit.clone())?;
                 Some(Arc::new(Authenticator::new(config)?))
             } else {
                 tracing::warn!(
@@ -161,9 +191,20 @@ impl Gateway {
                 None
             },
             authz,
+            trail,
             audit,
             traffic,
         })
+    }
+
+    /// The authenticator, shared with the `auth_request` endpoint (`None` with auth disabled).
+    pub fn authenticator(&self) -> Option<Arc<Authenticator>> {
+        self.auth.clone()
+    }
+
+    /// The brute-force guard and authentication trail, shared with the `auth_request` endpoint.
+    pub fn auth_trail(&self) -> Arc<AuthTrail> {
+        self.trail.clone()
     }
 
     /// Stages 1-6 on the request header. `Err` means answer with that status, forward nothing.
@@ -226,12 +267,30 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stage 7, before authentication. `Ok(true)` when a response was sent (403, 429).
+    /// Stage 7, before authentication. `Ok(true)` when a response was sent (403, 503, 429,
+    /// 413).
     async fn limit_client(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let ip = client_ip(ctx)?;
         ctx.group = self.traffic.group(&ctx.path);
-        let decision = self.traffic.before_auth(ip, ctx.group).await;
-        self.apply_traffic(session, ctx, ip, decision).await
+        let decision = match self.traffic.admit(ip) {
+            Ok(admission) => {
+                ctx.admission = Some(admission);
+                self.traffic.before_auth(ip, ctx.group).await
+            }
+            Err(refusal) => Err(refusal),
+        };
+        if self.apply_traffic(session, ctx, ip, decision).await? {
+            return Ok(true);
+        }
+        ctx.max_body = self
+            .traffic
+            .max_body_bytes(ctx.group, self.limits.max_body_bytes);
+        if traffic::declared_length(session.req_header()).is_some_and(|n| n > ctx.max_body) {
+            let reject = Reject::new(413, "request body too large");
+            self.send_error(session, ctx, reject).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Stage 10, once the caller and the tools are known. `Ok(true)` when a response was sent.
@@ -266,6 +325,10 @@ impl Gateway {
             }
             Err(refusal) => refusal,
         };
+        self.metrics.denied(match refusal {
+            Refusal::Ip(_) => Denial::Ip,
+            _ => Denial::RateLimit,
+        });
         let user = ctx.principal.as_ref().map(|p| p.user_id.as_str());
         tracing::info!(request_id = %ctx.request_id, client_ip = %ip, "refused: {refusal:?}");
         if self
@@ -286,20 +349,35 @@ impl Gateway {
         if let Some(auth) = &self.auth {
             match routes::classify(&ctx.path) {
                 Route::Local(endpoint) => {
+                    let attempt = attempt(session, ctx)?;
+                    let (host, id) = (&ctx.host, &ctx.request_id);
+                    let trail = &self.trail;
                     let reply =
-                        endpoints::serve(auth, endpoint, session, &ctx.host, &ctx.request_id).await;
+                        endpoints::serve(auth, endpoint, session, host, id, trail, &attempt).await;
                     self.send_reply(session, ctx, reply).await?;
                     return Ok(true);
                 }
                 Route::Public => {}
                 Route::Protected => {
+                    let attempt = attempt(session, ctx)?;
                     let req = session.req_header();
-                    match auth.authenticate(&req.headers, req.uri.query()).await {
+                    let (headers, query) = (&req.headers, req.uri.query());
+                    let trail = &self.trail;
+                    let verdict = authn_guarded::authenticate(
+                        auth, trail, &attempt, headers, query, &ctx.host,
+                    )
+                    .await;
+                    match verdict {
                         Ok(principal) => {
-                            identity::inject_identity(session.req_header_mut(), &principal)?;
+                            identity::inject_identity(session.req_header_mut(), &principal, auth)?;
                             ctx.principal = Some(principal);
                         }
-                        Err(failure) => {
+                        Err(Refused::Blocked(blocked)) => {
+                            let (resp, body) = blocked.response(&ctx.request_id)?;
+                            self.write_generated(session, ctx, resp, body).await?;
+                            return Ok(true);
+                        }
+                        Err(Refused::Failed(failure)) => {
                             self.send_auth_failure(session, ctx, auth, failure).await?;
                             return Ok(true);
                         }
@@ -311,6 +389,26 @@ impl Gateway {
         Ok(false)
     }
 
+    /// The audit viewer (`/admin/audit`), after authentication and authorization let the
+    /// caller through (route rule `audit-viewer`). `Ok(true)` when it answered.
+    async fn serve_viewer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if !viewer::handles(&ctx.path) {
+            return Ok(false);
+        }
+        if ctx.principal.is_none() {
+            // Development passthrough has no caller to check: the viewer is never public.
+            let reject = Reject::new(404, "the audit viewer needs authentication");
+            self.send_error(session, ctx, reject).await?;
+            return Ok(true);
+        }
+        let req = session.req_header();
+        let file = self.audit.file_path().map(Path::to_owned);
+        let query = req.uri.query();
+        let reply = viewer::serve(file, &req.method, &ctx.path, query, &ctx.request_id).await;
+        self.send_reply(session, ctx, reply).await?;
+        Ok(true)
+    }
+
     async fn send_auth_failure(
         &self,
         session: &mut Session,
@@ -318,22 +416,28 @@ impl Gateway {
         auth: &Authenticator,
         failure: AuthFailure,
     ) -> Result<()> {
-        let (presented, message) = match &failure {
-            // Not for /login itself: the browser would be sent round in a loop.
-            AuthFailure::Missing if ctx.path != LOGIN_PATH && self.wants_login_page(session) => {
-                let req = session.req_header();
+        let req = session.req_header();
+        let accept = req
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let answer = unauthenticated::answer(
+            &failure,
+            req.method.as_str(),
+            &ctx.path,
+            accept,
+            &ctx.request_id,
+        );
+        let (presented, message) = match answer {
+            Answer::Login => {
                 let target = req.uri.path_and_query().map_or("/", |t| t.as_str());
                 let (resp, body) = authz_response::login_redirect(target)?;
                 return self.write_generated(session, ctx, resp, body).await;
             }
-            AuthFailure::Missing => (false, "authentication required"),
-            AuthFailure::Invalid(reason) => {
-                tracing::info!(request_id = %ctx.request_id, reason = %reason, "credential refused");
-                (true, "invalid or expired credential")
-            }
-            AuthFailure::Malformed(why) => {
+            Answer::Challenge { presented, message } => (presented, message),
+            Answer::Malformed(why) => {
                 return self
-                    .send_error(session, ctx, Reject::bad_request(*why))
+                    .send_error(session, ctx, Reject::bad_request(why))
                     .await;
             }
         };
@@ -342,48 +446,91 @@ impl Gateway {
         self.write_generated(session, ctx, resp, body).await
     }
 
-    fn wants_login_page(&self, session: &Session) -> bool {
-        let req = session.req_header();
-        let accept = req
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok());
-        authz_response::wants_login_page(req.method.as_str(), accept)
-    }
-
     /// Stage 9, for an authenticated caller. `Ok(true)` when a response was sent (403, or the
-    /// 400/413 of an MCP body that cannot be checked).
+    /// 413 of an MCP body declared too large). A request whose MCP body must be checked is
+    /// decided once the body is in ([`Self::check_mcp_body`]).
     async fn authorize(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let (Some(authz), Some(principal)) = (&self.authz, ctx.principal.clone()) else {
+        let Some(authz) = &self.authz else {
             return Ok(false);
         };
+        if ctx.principal.is_none() {
+            return Ok(false);
+        }
         let method = session.req_header().method.as_str().to_owned();
-        if authz.needs_mcp_body(&method, &ctx.path) {
-            let (max_bytes, _) = authz.policy().mcp_limits();
-            let limit =
-                usize::try_from(self.limits.max_body_bytes).map_or(max_bytes, |m| m.min(max_bytes));
-            let parsed = match mcp_body::read(session, limit).await? {
-                Ok(body) => {
-                    ctx.body_bytes = body.len() as u64;
-                    let parsed = authz.parse_mcp(&body);
-                    ctx.mcp_body = Some(body);
-                    parsed
-                }
-                Err(e) => Err(e),
-            };
-            match parsed {
-                Ok(request) => ctx.mcp = Some(request),
-                Err(e) => {
-                    let (resp, body) = mcp_body::parse_error(&e, &ctx.request_id)?;
-                    self.write_generated(session, ctx, resp, body).await?;
-                    return Ok(true);
-                }
+        if !authz.needs_mcp_body(&method, &ctx.path) {
+            return self.decide(session, ctx, authz).await;
+        }
+        let (max_bytes, _) = authz.policy().mcp_limits();
+        let limit = usize::try_from(ctx.max_body).map_or(max_bytes, |m| m.min(max_bytes));
+        let collector = Collector::new(limit);
+        if collector.declared_too_large(session.req_header()) {
+            self.refuse_mcp_body(session, ctx, &McpParseError::TooLarge { limit })
+                .await?;
+            return Ok(true);
+        }
+        ctx.mcp_body = Some(collector);
+        Ok(false)
+    }
+
+    /// The end of stage 9 and stage 10 for a complete `POST /mcp` body. `Ok(true)` when a
+    /// response was sent (400, 403, 429, 503).
+    async fn check_mcp_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        body: &Bytes,
+    ) -> Result<bool> {
+        let Some(authz) = &self.authz else {
+            return Error::e_explain(InternalError, "MCP body collected without authorization");
+        };
+        ctx.body_bytes = body.len() as u64;
+        match authz.parse_mcp(body) {
+            Ok(request) => ctx.mcp = Some(request),
+            Err(e) => {
+                self.refuse_mcp_body(session, ctx, &e).await?;
+                return Ok(true);
             }
         }
-        let decision = authz.decide(&principal.roles, &method, &ctx.path, ctx.mcp.as_ref());
+        Ok(self.decide(session, ctx, authz).await? || self.limit_caller(session, ctx).await?)
+    }
+
+    /// Ends proxying after the body filter sent a refusal; the upstream connection, which
+    /// never got the whole body, is dropped.
+    fn answered(&self, session: &Session, ctx: &mut RequestCtx) -> Result<()> {
+        ctx.answered = true;
+        let status = session
+            .response_written()
+            .map_or(400, |r| r.status.as_u16());
+        Error::e_explain(HTTPStatus(status), "refused before the body went upstream")
+    }
+
+    async fn refuse_mcp_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        error: &McpParseError,
+    ) -> Result<()> {
+        let (resp, body) = mcp_body::parse_error(error, &ctx.request_id)?;
+        self.write_generated(session, ctx, resp, body).await
+    }
+
+    /// The principal's roles against the route rules (and the parsed MCP request, if any).
+    /// `Ok(true)` when the 403 was sent.
+    async fn decide(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        authz: &Authorizer,
+    ) -> Result<bool> {
+        let Some(principal) = ctx.principal.clone() else {
+            return Ok(false);
+        };
+        let method = session.req_header().method.as_str();
+        let decision = authz.decide(&principal.roles, method, &ctx.path, ctx.mcp.as_ref());
         if decision.allowed {
             return Ok(false);
         }
+        self.metrics.denied(Denial::Authz);
         tracing::info!(
             request_id = %ctx.request_id,
             user = %principal.user_id,
@@ -406,7 +553,8 @@ impl Gateway {
         resp.insert_header("cache-control", "no-store")?;
         resp.insert_header("x-content-type-options", "nosniff")?;
         for (name, value) in reply.headers {
-            resp.insert_header(name, value)?;
+            // Appended: a reply may set several cookies.
+            resp.append_header(name, value)?;
         }
         self.write_generated(session, ctx, resp, reply.body).await
     }
@@ -522,6 +670,11 @@ impl ProxyHttp for Gateway {
             tools_answer: None,
             group: None,
             allowance: None,
+            admission: None,
+            max_body: self.limits.max_body_bytes,
+            answered: false,
+            response_bytes: None,
+            audit_refused: false,
         }
     }
 
@@ -535,10 +688,12 @@ impl ProxyHttp for Gateway {
             }
         });
         match admitted {
+            // A `POST /mcp` request's own rates are charged once its body is checked.
             Ok(()) => Ok(self.limit_client(session, ctx).await?
                 || self.authenticate(session, ctx).await?
                 || self.authorize(session, ctx).await?
-                || self.limit_caller(session, ctx).await?),
+                || (ctx.mcp_body.is_none() && self.limit_caller(session, ctx).await?)
+                || self.serve_viewer(session, ctx).await?),
             Err(reject) => {
                 self.send_error(session, ctx, reject).await?;
                 Ok(true)
@@ -548,30 +703,58 @@ impl ProxyHttp for Gateway {
 
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // The MCP body was read and checked in request_filter; pingora replays it from its
-        // retry buffer (also on an upstream retry). Send exactly the checked bytes.
-        if let Some(checked) = &ctx.mcp_body {
-            if body.is_some() {
-                *body = Some(checked.clone());
+        if let Some(collector) = ctx.mcp_body.as_mut() {
+            // An upstream retry replays the body: send exactly the checked bytes again.
+            if let Some(checked) = collector.checked() {
+                if body.is_some() {
+                    *body = Some(checked.clone());
+                }
+                return Ok(());
             }
+            let complete = match collector.push(body.take(), end_of_stream) {
+                // An empty chunk forwards nothing (`None` would end the upstream body).
+                Step::More => {
+                    *body = Some(Bytes::new());
+                    return Ok(());
+                }
+                Step::TooLarge => {
+                    let limit = collector.limit();
+                    self.refuse_mcp_body(session, ctx, &McpParseError::TooLarge { limit })
+                        .await?;
+                    return self.answered(session, ctx);
+                }
+                Step::Complete(complete) => complete,
+            };
+            // The core may have refused the request on its header alone: nothing to check.
+            if session.response_written().is_some() {
+                return self.answered(session, ctx);
+            }
+            if self.check_mcp_body(session, ctx, &complete).await? {
+                return self.answered(session, ctx);
+            }
+            if let Some(collector) = ctx.mcp_body.as_mut() {
+                collector.set_checked(complete.clone());
+            }
+            *body = Some(complete);
             return Ok(());
         }
         // Content-Length was checked up front; this catches chunked and HTTP/2 bodies.
         if let Some(chunk) = body {
             ctx.body_bytes += chunk.len() as u64;
-            if ctx.body_bytes > self.limits.max_body_bytes {
-                return Error::e_explain(
-                    HTTPStatus(413),
-                    "request body over limits.max_body_bytes",
-                );
+            if ctx.body_bytes > ctx.max_body {
+                return Error::e_explain(HTTPStatus(413), "request body over its limit");
             }
         }
         Ok(())
+    }
+
+    fn suppress_error_log(&self, _session: &Session, ctx: &RequestCtx, _error: &Error) -> bool {
+        ctx.answered
     }
 
     async fn upstream_peer(
@@ -589,12 +772,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let status = upstream_response.status.as_u16();
+        ctx.response_bytes = Some(0);
         if self
             .audit_before_response(session, ctx, status)
             .await
             .is_err()
         {
             // Nothing was sent yet: fail_to_proxy answers with the 503 instead.
+            ctx.audit_refused = true;
             return Error::e_explain(HTTPStatus(503), "the audit log is unavailable");
         }
         // Only authorized requests have a parsed MCP body.
@@ -607,6 +792,14 @@ impl ProxyHttp for Gateway {
                 upstream_response.insert_header(name, value)?;
             }
         }
+        // A session used after a quiet spell gets its idle window renewed.
+        if let Some(cookie) = ctx
+            .principal
+            .as_ref()
+            .and_then(|p| p.refresh_cookie.as_deref())
+        {
+            upstream_response.append_header(http::header::SET_COOKIE, cookie)?;
+        }
         self.stamp(upstream_response, ctx)
     }
 
@@ -617,6 +810,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        if let Some(chunk) = body {
+            *ctx.response_bytes.get_or_insert(0) += chunk.len() as u64;
+        }
         let Some(collected) = ctx.tools_answer.as_mut() else {
             return Ok(None);
         };
@@ -641,7 +837,10 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let (reject, upstream_kind) = errors::classify(e);
+        let (mut reject, upstream_kind) = errors::classify(e);
+        if ctx.audit_refused {
+            reject = Reject::new(503, "the audit log is unavailable");
+        }
         if let Some(kind) = upstream_kind {
             self.metrics.upstream_error(kind);
         }
@@ -663,6 +862,9 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
         self.metrics.observe_request(ctx.route, status, elapsed);
+        let user = ctx.principal.as_ref().map(|p| p.user_id.as_str());
+        self.metrics
+            .observe_caller(ctx.route, user, ctx.response_bytes);
         // Never headers or query strings: they may carry credentials.
         tracing::info!(
             target: "mimir_proxy::access",
@@ -687,6 +889,22 @@ impl ProxyHttp for Gateway {
             tracing::error!(request_id = %ctx.request_id, "audit log unavailable: request not recorded");
         }
     }
+}
+
+/// The request as an authentication attempt (audit context, brute-force counting).
+fn attempt(session: &Session, ctx: &RequestCtx) -> Result<Attempt> {
+    let req = session.req_header();
+    Ok(Attempt {
+        ip: client_ip(ctx)?,
+        user_agent: req
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: ctx.request_id.clone(),
+        method: req.method.as_str().to_owned(),
+        path: ctx.path.clone(),
+    })
 }
 
 /// The client IP `admit` resolved; every request that reaches the limits has one.

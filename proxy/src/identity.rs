@@ -11,7 +11,7 @@ use pingora::http::RequestHeader;
 use pingora::Result;
 
 use crate::authn::credentials::{QUERY_CREDENTIALS, SESSION_COOKIE};
-use crate::authn::Principal;
+use crate::authn::{Authenticator, Principal};
 use crate::forwarded::ClientChain;
 use crate::request_id;
 
@@ -98,11 +98,20 @@ pub fn set_forwarding_headers(
     Ok(())
 }
 
-/// Set the authenticated identity. Values were checked to be header-safe when the principal was
+/// Set the authenticated identity and, next to it, the signed assertion of it
+/// (docs/identity-assertion.md). Values were checked to be header-safe when the principal was
 /// built.
-pub fn inject_identity(req: &mut RequestHeader, principal: &Principal) -> Result<()> {
+pub fn inject_identity(
+    req: &mut RequestHeader,
+    principal: &Principal,
+    auth: &Authenticator,
+) -> Result<()> {
     req.insert_header(USER_ID, principal.user_id.as_str())?;
     req.insert_header(USER_ROLES, principal.roles.join(","))?;
+    let (name, assertion) = auth.assertion(principal).map_err(|e| {
+        pingora::Error::because(pingora::ErrorType::InternalError, "identity assertion", e)
+    })?;
+    req.insert_header(name.clone(), assertion)?;
     Ok(())
 }
 

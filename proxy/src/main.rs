@@ -41,13 +41,23 @@ enum Command {
     },
     /// Refuse every API key, session and proxy-issued token issued until now.
     Lockdown,
+    /// Generate the Ed25519 key pair signing identity assertions to the core:
+    /// DIR/identity.key (for the proxy) and DIR/identity.pub (for the core).
+    IdentityKeygen {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Show how the authorization policy decides a request, and which rule decides it.
     Explain(mimir_proxy::authz::explain::ExplainArgs),
+    /// Translate nginx security directives into a policy file; reports what it cannot.
+    ImportNginx(mimir_proxy::nginx_import::ImportArgs),
     /// Verify, read and search audit files; generate a checkpoint signing key.
     Audit {
         #[command(subcommand)]
         command: mimir_proxy::audit::cli::AuditCommand,
     },
+    /// Kubernetes mutating admission webhook adding the proxy sidecar to annotated pods.
+    Inject(mimir_proxy::inject::InjectArgs),
 }
 
 /// Exit status for an invalid configuration (and other usage errors).
@@ -75,6 +85,23 @@ fn main() -> ExitCode {
             }
         },
         Command::Explain(args) => mimir_proxy::authz::explain::run(cli.config.as_deref(), &args),
+        Command::IdentityKeygen { out } => match mimir_proxy::assertion::keygen(&out) {
+            Ok((key, public)) => {
+                println!(
+                    "private key (proxy: identity.signing_key_file): {}",
+                    key.display()
+                );
+                println!(
+                    "public key (core: MIMIR_PROXY_PUBLIC_KEY_FILE):  {}",
+                    public.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Lockdown => match config::load(cli.config.as_deref()) {
             Ok(cfg) => mimir_proxy::authn::cli::run_lockdown(&cfg.auth.lockdown_file),
             Err(e) => {
@@ -83,6 +110,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Audit { command } => mimir_proxy::audit::cli::run(command),
+        Command::ImportNginx(args) => mimir_proxy::nginx_import::run(&args),
+        Command::Inject(args) => mimir_proxy::inject::run(args),
         Command::GenCerts { dir } => match mimir_proxy::devcert::generate(&dir) {
             Ok(certs) => {
                 println!("CA certificate (trust this): {}", certs.ca_cert.display());

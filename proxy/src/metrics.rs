@@ -1,10 +1,55 @@
 //! Prometheus metrics of the proxy, served by the admin listener at `/metrics`.
 //! Every label has a bounded set of values so a client cannot blow up the series count.
+//! The security signals (failed authentications, brute-force blocks, denials, requests per
+//! user, response sizes) feed docs/monitoring/alerts.yml and the Grafana dashboard there.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+use std::collections::HashSet;
+use std::sync::RwLock;
 use std::time::Duration;
+
+/// Distinct users that get their own `user` series; later ones are counted as `other`.
+pub const MAX_USER_SERIES: usize = 500;
+/// The `user` label of users beyond [`MAX_USER_SERIES`].
+const OTHER_USER: &str = "other";
+/// Response size buckets (bytes); 10 MiB is the "large export" line of the alert rules.
+const RESPONSE_SIZE_BUCKETS: &[f64] = &[
+    1024.0,
+    16384.0,
+    131072.0,
+    1048576.0,
+    4194304.0,
+    10485760.0,
+    67108864.0,
+    268435456.0,
+    1073741824.0,
+];
+
+/// Why a request was refused, for `mimir_proxy_denials_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// The authorization policy (403).
+    Authz,
+    /// The IP allow/deny lists (403).
+    Ip,
+    /// A rate limit (429, or 503 when a shared limit fails closed).
+    RateLimit,
+    /// Too many failed authentications from the address or for the user name (429).
+    BruteForce,
+}
+
+impl Denial {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Authz => "authz",
+            Self::Ip => "ip",
+            Self::RateLimit => "rate_limit",
+            Self::BruteForce => "bruteforce",
+        }
+    }
+}
 
 /// First path segments that get their own `route` label; everything else is `other`.
 const ROUTE_GROUPS: &[&str] = &[
@@ -24,6 +69,13 @@ pub struct Metrics {
     latency: HistogramVec,
     upstream_errors: IntCounterVec,
     tls_reloads: IntCounterVec,
+    auth_failures: IntCounterVec,
+    bruteforce_blocks: IntCounterVec,
+    denials: IntCounterVec,
+    user_requests: IntCounterVec,
+    /// Users that have their own `user` series (at most [`MAX_USER_SERIES`]).
+    users: RwLock<HashSet<String>>,
+    response_bytes: HistogramVec,
 }
 
 impl Metrics {
@@ -60,17 +112,108 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_auth_failures_total",
+                "Refused credentials and failed logins, by method (password, api_key, jwt, session)",
+            ),
+            &["method"],
+        )?;
+        let bruteforce_blocks = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_bruteforce_blocks_total",
+                "Client addresses (target=ip) or user names (target=user) blocked after too many failed authentications",
+            ),
+            &["target"],
+        )?;
+        let denials = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_denials_total",
+                "Requests refused, by reason (authz, ip, rate_limit, bruteforce)",
+            ),
+            &["reason"],
+        )?;
+        let user_requests = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_user_requests_total",
+                "Authenticated requests by user (the first 500 users seen; later ones as user=\"other\")",
+            ),
+            &["user"],
+        )?;
+        let response_bytes = HistogramVec::new(
+            HistogramOpts::new(
+                "mimir_proxy_response_bytes",
+                "Response body bytes received from the upstream, by route group",
+            )
+            .buckets(RESPONSE_SIZE_BUCKETS.to_vec()),
+            &["route"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
         registry.register(Box::new(tls_reloads.clone()))?;
+        registry.register(Box::new(auth_failures.clone()))?;
+        registry.register(Box::new(bruteforce_blocks.clone()))?;
+        registry.register(Box::new(denials.clone()))?;
+        registry.register(Box::new(user_requests.clone()))?;
+        registry.register(Box::new(response_bytes.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             upstream_errors,
             tls_reloads,
+            auth_failures,
+            bruteforce_blocks,
+            denials,
+            user_requests,
+            users: RwLock::new(HashSet::new()),
+            response_bytes,
         })
+    }
+
+    /// A refused credential or failed login; `method` is one of a fixed set.
+    pub fn auth_failure(&self, method: &'static str) {
+        self.auth_failures.with_label_values(&[method]).inc();
+    }
+
+    /// `target` is `ip` or `user`.
+    pub fn bruteforce_block(&self, target: &'static str) {
+        self.bruteforce_blocks.with_label_values(&[target]).inc();
+    }
+
+    pub fn denied(&self, why: Denial) {
+        self.denials.with_label_values(&[why.label()]).inc();
+    }
+
+    /// An authenticated request, and the size of the response body it got (`None` when the
+    /// proxy answered itself).
+    pub fn observe_caller(&self, route: &str, user: Option<&str>, response_bytes: Option<u64>) {
+        if let Some(user) = user {
+            let label = self.user_label(user);
+            self.user_requests
+                .with_label_values(&[label.as_str()])
+                .inc();
+        }
+        if let Some(bytes) = response_bytes {
+            self.response_bytes
+                .with_label_values(&[route])
+                .observe(bytes as f64);
+        }
+    }
+
+    /// The user's own label while fewer than [`MAX_USER_SERIES`] users have one.
+    fn user_label(&self, user: &str) -> String {
+        let known = |users: &HashSet<String>| users.contains(user);
+        if known(&self.users.read().unwrap_or_else(|e| e.into_inner())) {
+            return user.to_owned();
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if known(&users) || users.len() < MAX_USER_SERIES {
+            users.insert(user.to_owned());
+            return user.to_owned();
+        }
+        OTHER_USER.to_owned()
     }
 
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
@@ -138,5 +281,23 @@ mod tests {
         assert!(text.contains(r#"mimir_proxy_upstream_errors_total{kind="connect"} 1"#));
         assert!(text.contains(r#"mimir_proxy_tls_reloads_total{result="success"} 1"#));
         assert!(text.contains("mimir_proxy_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn user_series_are_capped() {
+        let m = Metrics::new().unwrap();
+        for i in 0..MAX_USER_SERIES + 10 {
+            m.observe_caller("api", Some(&format!("user-{i}")), Some(10));
+        }
+        m.observe_caller("api", Some("user-0"), None);
+        let text = String::from_utf8(m.render()).unwrap();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("mimir_proxy_user_requests_total{"))
+            .count();
+        assert_eq!(series, MAX_USER_SERIES + 1);
+        assert!(text.contains(r#"mimir_proxy_user_requests_total{user="other"} 10"#));
+        assert!(text.contains(r#"mimir_proxy_user_requests_total{user="user-0"} 2"#));
+        assert!(text.contains(r#"mimir_proxy_response_bytes_bucket{route="api",le="1024"} 510"#));
     }
 }

@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use async_trait::async_trait;
-use pingora::apps::{HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ServerApp};
+use pingora::protocols::http::v1::server::HttpSession as HttpSessionV1;
 use pingora::protocols::http::v2::server::default_h2_options;
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::{Stream, ALPN};
@@ -16,18 +17,21 @@ use std::time::Duration;
 
 use crate::admin::Admin;
 use crate::audit::{Audit, AuditEvent};
+use crate::authverify::AuthVerify;
 use crate::authz::config::Sources;
 use crate::authz::loader;
 use crate::authz::reload::{ReloadEvent, ReloadHook, Reloader};
 use crate::authz::source::Fetcher;
 use crate::config::ProcessEnv;
 use crate::config::ProxyConfig;
+use crate::connlimit::{Busy, ConnectionGate, Slots};
 use crate::devcert;
 use crate::gateway::Gateway;
 use crate::ipfilter::IpFilter;
 use crate::metrics::Metrics;
+use crate::pipeline::request_head;
 use crate::pipeline::traffic::Traffic;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{spawn_sweeper, Limiter};
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
 
@@ -74,16 +78,45 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         None
     };
     let authorizer = reloader.as_ref().map(Reloader::authorizer);
+    let sweep_every = Duration::from_secs(config.traffic.sweep_seconds);
     let limiter = Arc::new(Limiter::new(&config.traffic).map_err(anyhow::Error::msg)?);
-    limiter.spawn_sweeper(Duration::from_secs(config.traffic.sweep_seconds));
+    spawn_sweeper(&limiter, sweep_every);
+    let ip_filter = || IpFilter::new(&config.traffic, &config.headers.trusted_proxies);
+    let trusted = &config.headers.trusted_proxies;
+    let connections = &config.traffic.connections;
+    let gate = Arc::new(ConnectionGate::new(
+        connections,
+        config.traffic.max_keys,
+        Arc::new(ip_filter()),
+        trusted,
+    ));
+    spawn_sweeper(&gate, sweep_every);
     let traffic = Traffic::new(
-        limiter,
-        IpFilter::new(&config.traffic, &config.headers.trusted_proxies),
+        limiter.clone(),
+        ip_filter(),
+        Slots::new(connections.max_in_flight_per_ip, trusted),
+        Busy::new(connections.max_in_flight),
     );
-    let mut proxy = pingora::proxy::http_proxy(
-        &server.configuration,
-        Gateway::new(&config, metrics.clone(), audit.clone(), authorizer, traffic)?,
-    );
+    let app = Gateway::new(
+        &config,
+        metrics.clone(),
+        audit.clone(),
+        authorizer.clone(),
+        traffic,
+    )?;
+    // nginx auth_request decides with the gateway's authenticator, policy and rate budgets.
+    let verify = app.authenticator().zip(authorizer).map(|(auth, authz)| {
+        let trail = app.auth_trail();
+        Arc::new(AuthVerify::new(
+            &config,
+            auth,
+            trail,
+            authz,
+            limiter,
+            audit.clone(),
+        ))
+    });
+    let mut proxy = pingora::proxy::http_proxy(&server.configuration, app);
     let header_timeout = config.limits.client_header_timeout_seconds.max(1);
     // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit
     // (h2 also counts 32 bytes per field) so that moderate excess still gets the JSON 431 from
@@ -100,8 +133,13 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         ClientTimeouts {
             proxy: Arc::new(proxy),
             header_timeout_seconds: header_timeout,
+            // Twice the header limit, as for HTTP/2: a moderately oversized head still gets the
+            // gateway's JSON 431.
+            max_head_bytes: config.limits.max_header_bytes.saturating_mul(2),
+            connections: Slots::new(connections.max_per_ip, trusted),
         },
     );
+    gateway.set_connection_filter(gate);
     gateway.add_tls_with_settings(
         &config.server.listen.to_string(),
         None,
@@ -128,6 +166,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             upstream_tls: config.upstream.tls,
             timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
             audit: audit.clone(),
+            verify,
         },
     );
     admin.add_tcp(&config.server.admin_listen.to_string());
@@ -189,12 +228,18 @@ impl ReloadHook for AuditReloads {
     }
 }
 
-/// The gateway's connection handler: pingora's own, except that an HTTP/1 connection waits for
-/// request headers `limits.client_header_timeout_seconds` per read (pingora hard-codes 60 s for
-/// the first request), which also bounds idle keep-alive. HTTP/2 is handed over unchanged.
+/// The gateway's connection handler: pingora's own, except that
+/// - each connection holds one of its peer address's `traffic.connections.max_per_ip` slots
+///   while it is open (beyond that it is closed at once);
+/// - an HTTP/1 connection gets `limits.client_header_timeout_seconds` for each whole request
+///   head, idle keep-alive time included ([`request_head`]); a slower client is disconnected.
+///
+/// HTTP/2 is handed over unchanged (`h2_idle_timeout` bounds it).
 struct ClientTimeouts<A> {
     proxy: Arc<A>,
     header_timeout_seconds: u64,
+    max_head_bytes: usize,
+    connections: Arc<Slots>,
 }
 
 #[async_trait]
@@ -207,24 +252,50 @@ where
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let _slot = match peer {
+            Some(ip) => match self.connections.acquire(ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::debug!(peer = %ip, "connection closed: too many open connections");
+                    return None;
+                }
+            },
+            None => None,
+        };
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
         }
-        let mut session = ServerSession::new_http1(stream);
-        // No keep-alive once shutdown started: the connection closes after this request.
-        session.set_keepalive((!*shutdown.borrow()).then_some(self.header_timeout_seconds));
-        let mut reused = self.proxy.process_new_http(session, shutdown).await;
-        while let Some((stream, settings)) = reused.map(ReusedHttpStream::consume) {
-            let mut session = ServerSession::new_http1(stream);
+        let (mut stream, mut settings) = (stream, None);
+        loop {
+            let mut shutting_down = shutdown.clone();
+            let head = tokio::select! {
+                head = request_head::read(&mut stream, self.head_deadline(), self.max_head_bytes) => head,
+                // Idle connections are dropped at shutdown, as pingora does.
+                _ = shutting_down.changed() => None,
+            };
+            let mut h1 = HttpSessionV1::new(stream);
+            h1.set_pipelined_prefix(head?);
+            let mut session = ServerSession::H1(h1);
             if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
+                HttpPersistentSettings::apply_to_session(settings, &mut session);
             }
-            reused = self.proxy.process_new_http(session, shutdown).await;
+            // No keep-alive once shutdown started: the connection closes after this request.
+            session.set_keepalive((!*shutdown.borrow()).then_some(self.header_timeout_seconds));
+            let reused = self.proxy.process_new_http(session, shutdown).await?;
+            (stream, settings) = reused.consume();
         }
-        None
     }
 
     async fn cleanup(&self) {
         self.proxy.http_cleanup().await;
+    }
+}
+
+impl<A> ClientTimeouts<A> {
+    fn head_deadline(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_seconds)
     }
 }

@@ -47,10 +47,17 @@ async fn secrets_never_appear_in_audit_output() {
         AuditEvent::login("alice", &roles, "password"),
         AuditEvent::logout("alice"),
         AuditEvent::login_failed(Some("alice"), "api_key", "unknown key"),
-        AuditEvent::api_key_created("alice", "key-17"),
-        AuditEvent::api_key_revoked("alice", "key-17"),
-        AuditEvent::lockdown("alice", true, "incident 42"),
-        AuditEvent::lockdown("alice", false, "resolved"),
+        AuditEvent::api_key_created("key-17", "apikey:ci"),
+        AuditEvent::api_key_revoked("key-17", "apikey:ci"),
+        AuditEvent::lockdown(true, "incident 42"),
+        AuditEvent::lockdown(false, "resolved"),
+        AuditEvent::brute_force_blocked(
+            [192, 0, 2, 1].into(),
+            Some("alice"),
+            "password",
+            "bruteforce-user",
+            "more than 5 failed authentications within 60 s: blocked for 300 s",
+        ),
         AuditEvent::policy_reload("/etc/mimir/policy.toml", None),
         AuditEvent::policy_reload("/etc/mimir/policy.toml", Some("line 3: bad value")),
         AuditEvent::ip_denied([192, 0, 2, 1].into()),
@@ -75,4 +82,93 @@ async fn secrets_never_appear_in_audit_output() {
         assert!(!output.contains(fragment), "{fragment} leaked:\n{output}");
     }
     assert!(!format!("{cfg:?}").contains("s3cr3t"));
+}
+
+/// The records the authentication code writes (logins, refused credentials, brute-force
+/// blocks and refusals) carry names and key ids, never what was presented.
+#[tokio::test]
+async fn authentication_records_carry_no_secret() {
+    use mimir_proxy::audit::authn_trail::{Attempt, AuthTrail};
+    use mimir_proxy::metrics::Metrics;
+    use mimir_proxy::ratelimit::bruteforce::Credential;
+    use mimir_proxy::ratelimit::config::BruteForceConfig;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = AuditConfig {
+        enabled: true,
+        destinations: vec![Destination::File],
+        ..AuditConfig::default()
+    };
+    cfg.file.path = dir.path().join("audit.log");
+    let audit = Audit::start(&cfg).unwrap();
+    let trail = AuthTrail::new(
+        &BruteForceConfig::default(),
+        100,
+        audit.clone(),
+        Arc::new(Metrics::new().unwrap()),
+    );
+    let attempt = Attempt {
+        ip: [198, 51, 100, 7].into(),
+        user_agent: Some("agent".into()),
+        request_id: "req-9".into(),
+        method: "POST".into(),
+        path: "/auth/login".into(),
+    };
+    let roles = vec!["admin".to_string()];
+    trail.login(&attempt, "alice", &roles, "password").await;
+    trail.logout(&attempt, "alice").await;
+    // Six failures for one name: the sixth crosses the limit and blocks the address and name.
+    for _ in 0..6 {
+        let (kind, method) = (Credential::Password, "password");
+        trail
+            .failed(&attempt, kind, method, Some("mallory"), "bad credentials")
+            .await;
+    }
+    let blocked = trail.check(&attempt, Some("mallory")).unwrap_err();
+    trail.refused(&attempt, &blocked).await;
+    let key_id = "9f8e7d6c5b4a";
+    trail
+        .failed(
+            &attempt,
+            Credential::ApiKey,
+            "api_key",
+            Some(key_id),
+            "unknown, revoked or expired API key",
+        )
+        .await;
+    audit.shutdown().await.unwrap();
+
+    let output = std::fs::read_to_string(&cfg.file.path).unwrap();
+    let records: Vec<serde_json::Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |action: &str| {
+        records
+            .iter()
+            .filter(|r| r["event.action"] == action)
+            .count()
+    };
+    assert_eq!(count("user-login"), 1, "{output}");
+    assert_eq!(count("user-logout"), 1);
+    assert_eq!(count("user-login-failed"), 7);
+    assert_eq!(
+        count("brute-force-blocked"),
+        2,
+        "address and name: {output}"
+    );
+    assert_eq!(count("rate-limited"), 1);
+    let failed = records
+        .iter()
+        .find(|r| r["event.action"] == "user-login-failed")
+        .unwrap();
+    assert_eq!(failed["user.name"], "mallory");
+    assert_eq!(failed["source.ip"], "198.51.100.7");
+    assert_eq!(failed["trace.id"], "req-9");
+    assert_eq!(failed["url.path"], "/auth/login");
+    for secret in SECRETS {
+        assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+    }
+    assert!(!output.contains("mimir_"), "no key material:\n{output}");
 }

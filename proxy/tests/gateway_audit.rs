@@ -82,3 +82,97 @@ async fn every_request_is_audited_with_user_and_status() {
         .unwrap();
     assert!(verify.status.success(), "audit verify: {verify:?}");
 }
+
+/// Runs `mimir-proxy <args>` with the config `support::create_key` wrote into `state`.
+fn cli(state: &Path, args: &[&str]) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(state.join("keys.toml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+}
+
+/// Waits until the audit file has a record with this action (the proxy looks at the keys and
+/// lockdown files once a second).
+async fn wait_for(log: &Path, action: &str, proxy: &Proxy) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(record) = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["event.action"] == action)
+        {
+            return record;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {action} record: {text}\n{}",
+            proxy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn key_changes_lockdown_and_refused_credentials_are_audited() {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let first = support::create_key(state.path(), "before-start", "viewer");
+    let log = state.path().join("audit.log");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = audit_toml(state.path());
+    let mut proxy = Proxy::start(opts).await;
+
+    // Keys created and revoked with the CLI while the proxy runs.
+    let key = support::create_key(state.path(), "created-live", "analyst");
+    let created = wait_for(&log, "api-key-created", &proxy).await;
+    let id = &key["mimir_".len().."mimir_".len() + 12];
+    assert_eq!(created["api_key.id"], id);
+    assert_eq!(created["user.target.id"], "apikey:created-live");
+    assert_eq!(created["event.category"], "iam");
+    cli(state.path(), &["keys", "revoke", id]);
+    let revoked = wait_for(&log, "api-key-revoked", &proxy).await;
+    assert_eq!(revoked["api_key.id"], id);
+
+    // A revoked key is a failed authentication.
+    let resp = proxy
+        .client()
+        .get(proxy.url("/api/nodes"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let failed = wait_for(&log, "user-login-failed", &proxy).await;
+    assert_eq!(failed["user.name"], id);
+    assert_eq!(failed["authentication.method"], "api_key");
+    assert_eq!(failed["source.ip"], "127.0.0.1");
+
+    cli(state.path(), &["lockdown"]);
+    let lockdown = wait_for(&log, "lockdown-enabled", &proxy).await;
+    assert!(lockdown["event.reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("credentials issued at or before"));
+
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let created = text.matches("\"api-key-created\"").count();
+    assert_eq!(
+        created, 1,
+        "the key present at start is the baseline: {text}"
+    );
+    for secret in [&first, &key] {
+        assert!(!text.contains(secret.as_str()));
+    }
+    let verify = Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "audit verify: {verify:?}");
+}

@@ -6,37 +6,15 @@ Needs node with tests/idp/install.sh done (MIMIR_TEST_NODE names the node binary
 
 import base64
 import json
-import os
-import pathlib
-import subprocess
 import urllib.parse
 import urllib.request
 
 import httpx2
 import pytest
 
-from conftest import Proxy, free_port
+from conftest import IDP_RESOURCE as RESOURCE, Proxy
 from test_mcp_sdk import ok, run
 from test_through_proxy import tls_context, with_session
-
-RESOURCE = "https://mimir.test"
-IDP_DIR = pathlib.Path(__file__).resolve().parents[1] / "idp"
-
-
-@pytest.fixture(scope="module")
-def idp():
-    if not (IDP_DIR / "node_modules" / "oidc-provider").is_dir():
-        pytest.fail("oidc-provider is not installed: run tests/idp/install.sh")
-    node = os.environ.get("MIMIR_TEST_NODE", "node")
-    process = subprocess.Popen([node, str(IDP_DIR / "idp.mjs"), str(free_port()), RESOURCE],
-                               cwd=IDP_DIR, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = process.stdout.readline().strip()
-    if not line.startswith("ready "):
-        process.kill()
-        pytest.fail(f"the OpenID provider did not start: {line!r}")
-    yield line.removeprefix("ready ")
-    process.terminate()
-    process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::write_one;
-use crate::state::AppState;
+use crate::state::Scoped;
 use crate::store::{Edge, NewEdge, Properties, WriteOp, WriteResult};
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -43,7 +42,7 @@ fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
@@ -68,7 +67,7 @@ pub async fn create(
 }
 
 pub async fn get(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Edge>, ApiError> {
     let edge = state
@@ -80,7 +79,7 @@ pub async fn get(
 }
 
 pub async fn delete(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {

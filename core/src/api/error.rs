@@ -69,6 +69,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Invalid(why) => Self::bad_request(why),
             StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, why),
+            StoreError::Forbidden(why) => Self::new(StatusCode::FORBIDDEN, why),
             StoreError::Backend(detail) => Self::internal(&detail),
         }
     }

@@ -2,9 +2,8 @@
 
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
-use crate::state::AppState;
+use crate::state::Scoped;
 use crate::store::{Direction, Edge, StoreError, Subgraph};
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +34,7 @@ fn start_missing(id: &str, e: StoreError) -> ApiError {
 }
 
 pub async fn edges(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<WalkParams>,
 ) -> Result<Json<Edges>, ApiError> {
@@ -51,7 +50,7 @@ pub async fn edges(
 }
 
 pub async fn neighbors(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<WalkParams>,
 ) -> Result<Json<Subgraph>, ApiError> {

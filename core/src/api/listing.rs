@@ -4,9 +4,8 @@ use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::{list, page_size};
 use crate::embedding;
-use crate::state::AppState;
+use crate::state::Scoped;
 use crate::store::{Node, NodeQuery, Properties, ScoredNode};
-use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -35,7 +34,7 @@ fn parse_number(name: &str, value: &str) -> Result<usize, ApiError> {
 /// `?type=a,b&limit=&offset=` plus any other parameter as a property filter. Filter values
 /// are compared as strings, since a query string carries no JSON types.
 pub async fn query(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiQuery(params): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<Nodes>, ApiError> {
     let mut query = NodeQuery {
@@ -69,7 +68,7 @@ pub struct SearchParams {
 }
 
 pub async fn search(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<Nodes>, ApiError> {
     let text = params
@@ -97,7 +96,7 @@ pub struct Types {
     total: usize,
 }
 
-pub async fn types(State(state): State<AppState>) -> Result<Json<Types>, ApiError> {
+pub async fn types(Scoped(state): Scoped) -> Result<Json<Types>, ApiError> {
     let types: Vec<TypeCount> = state
         .store
         .count_by_type()
@@ -132,7 +131,7 @@ pub struct Page {
 
 /// One page of the nodes of a type, oldest first.
 pub async fn of_type(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(node_type): ApiPath<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Page>, ApiError> {
@@ -178,7 +177,7 @@ pub struct VectorResults {
 }
 
 pub async fn vector_search(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiQuery(params): ApiQuery<VectorParams>,
 ) -> Result<Json<VectorResults>, ApiError> {
     let query = params

@@ -1,5 +1,5 @@
-//! REST API of the core: nodes, edges and health. Identity comes only from `X-User-ID`
-//! (set by the proxy) and is recorded on writes.
+//! REST API of the core: nodes, edges, privacy requests and health. Identity comes only from
+//! the proxy (see `crate::identity`) and is recorded on writes.
 
 mod edges;
 mod error;
@@ -8,11 +8,12 @@ mod graph;
 mod health;
 mod listing;
 mod nodes;
+mod privacy;
 
 use crate::state::AppState;
 use crate::store::{WriteOp, WriteResult};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use error::ApiError;
 
@@ -40,6 +41,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/nodes/{id}/neighbors", get(graph::neighbors))
         .route("/api/edges", post(edges::create))
         .route("/api/edges/{id}", get(edges::get).delete(edges::delete))
+        .route("/api/privacy/export", get(privacy::export))
+        .route("/api/privacy/user/{id}", delete(privacy::erase))
+        .route(
+            "/api/privacy/consent/{id}",
+            get(privacy::get_consent).put(privacy::put_consent),
+        )
 }
 
 /// `limit` or its default, kept within 1..=MAX_LIMIT.

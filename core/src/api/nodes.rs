@@ -3,10 +3,9 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::write_one;
-use crate::state::AppState;
+use crate::state::{AppState, Scoped};
 use crate::store::properties::flatten;
 use crate::store::{NewNode, Node, Properties, WriteOp, WriteResult};
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -68,7 +67,7 @@ async fn existing(state: &AppState, id: &str) -> Result<Node, ApiError> {
 }
 
 pub async fn create(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Written>), ApiError> {
@@ -86,7 +85,7 @@ pub async fn create(
 }
 
 pub async fn get(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Node>, ApiError> {
     Ok(Json(existing(&state, &id).await?))
@@ -94,7 +93,7 @@ pub async fn get(
 
 /// Replaces all properties: keys absent from the body are removed (sent as `null`).
 pub async fn replace(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ReplaceBody>,
@@ -111,7 +110,7 @@ pub async fn replace(
 
 /// Merges the body into the node's properties (`null` removes a key).
 pub async fn merge(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(properties): ApiJson<Properties>,
@@ -124,7 +123,7 @@ pub async fn merge(
 }
 
 pub async fn delete(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {

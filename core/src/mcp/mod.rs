@@ -4,7 +4,7 @@
 //! We do not use `rmcp`: it follows the 2025-06-18 spec, which dropped JSON-RPC batches that
 //! 2025-03-26 clients still send, and every tool needs the request's identity headers.
 
-mod confirm;
+pub(crate) mod confirm;
 mod dispatch;
 mod jsonrpc;
 mod origin;
@@ -42,7 +42,7 @@ pub const TOOL_NAMES: &[&str] = &[
 /// Process-wide MCP state: sessions, pending confirmations and the transport's policies.
 pub struct McpState {
     sessions: SessionStore,
-    confirmations: ConfirmStore,
+    pub(crate) confirmations: ConfirmStore,
     origins: OriginPolicy,
     /// Extra file names `index_folder` refuses, from upstream's `MIMIR_SENSITIVE_FILES`.
     sensitive_files: Vec<String>,

@@ -5,7 +5,7 @@
 use super::dispatch::{self, Caller, SUPPORTED_VERSIONS};
 use super::jsonrpc::{self, Message, RpcError, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND};
 use crate::identity;
-use crate::state::AppState;
+use crate::state::{AppState, Scoped};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -20,7 +20,7 @@ const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 const MAX_BATCH: usize = 100;
 
 pub async fn post(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -335,7 +335,7 @@ mod tests {
     async fn send(state: &AppState, headers: &[(&str, &str)], body: &str) -> Reply {
         reply(
             post(
-                State(state.clone()),
+                Scoped(state.clone()),
                 header_map(headers),
                 Ok(Bytes::from(body.to_string())),
             )

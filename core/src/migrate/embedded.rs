@@ -48,6 +48,8 @@ pub(super) fn export(
                 updated: row.get(5)?,
                 created_by: row.get(6)?,
                 updated_by: row.get(7)?,
+                sensitivity: None,
+                pii: Vec::new(),
             };
             let blob: Option<Vec<u8>> = row.get(3)?;
             let embedding = blob.as_deref().and_then(decode_embedding);

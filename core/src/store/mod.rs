@@ -8,11 +8,15 @@ pub mod neo4j;
 pub mod properties;
 pub(crate) mod records;
 pub(crate) mod rules;
+pub mod visibility;
 pub(crate) mod walk;
+
+pub use visibility::Visibility;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Node properties: a flat JSON object (nested objects are flattened to `a_b` keys on write).
 pub type Properties = Map<String, Value>;
@@ -30,6 +34,13 @@ pub struct Node {
     pub created_by: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_by: Option<String>,
+    /// Classification as callers see it; stores keep it in the `sensitivity` property and
+    /// leave this empty (see `crate::governance::view`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<crate::governance::Sensitivity>,
+    /// Kinds of personal data found at write time (stored in the `pii` property, likewise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pii: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +152,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller's clearance does not allow the write.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("storage backend error: {0}")]
     Backend(String),
 }
@@ -150,21 +164,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// `actor` is the verified caller (`X-User-ID`) recorded as `created_by` / `updated_by`.
 #[async_trait]
 pub trait GraphStore: Send + Sync + 'static {
+    /// This store with every read, count and search limited to the nodes `visibility` shows
+    /// and the edges between them, filtered by the store's own queries (so a page of `limit`
+    /// nodes is full when that many are shown); `clear` removes only those nodes. Writes are
+    /// not filtered. Restricting a restricted store shows what both restrictions show.
+    fn restricted(&self, visibility: &Visibility) -> Arc<dyn GraphStore>;
+
     /// Applies all ops in one transaction; on any error nothing is written.
     async fn apply(&self, ops: Vec<WriteOp>, actor: Option<&str>) -> StoreResult<Vec<WriteResult>>;
 
     async fn get_node(&self, id: &str) -> StoreResult<Option<Node>>;
     async fn query_nodes(&self, query: &NodeQuery) -> StoreResult<Vec<Node>>;
     async fn count_nodes(&self, node_types: &[String]) -> StoreResult<usize>;
-    /// Node count per type, sorted by type. The default reads every node; backends override it
-    /// with an aggregate query.
-    async fn count_by_type(&self) -> StoreResult<Vec<(String, usize)>> {
-        let mut counts = std::collections::BTreeMap::<String, usize>::new();
-        for node in self.query_nodes(&NodeQuery::default()).await? {
-            *counts.entry(node.node_type).or_default() += 1;
-        }
-        Ok(counts.into_iter().collect())
-    }
+    /// Node count per type, sorted by type.
+    async fn count_by_type(&self) -> StoreResult<Vec<(String, usize)>>;
     /// Case-insensitive keyword search over ids and text property values.
     async fn search_nodes(
         &self,

@@ -37,6 +37,8 @@ pub(crate) fn new_node(new: NewNode, actor: Option<&str>, now: &str) -> StoreRes
         updated: now.to_owned(),
         created_by: actor.map(str::to_owned),
         updated_by: actor.map(str::to_owned),
+        sensitivity: None,
+        pii: Vec::new(),
     })
 }
 

@@ -12,7 +12,7 @@ pub struct AuditConfig {
     /// `async`: records are queued and fsynced in batches. `strict`: a request's response waits
     /// until its record is durable, and requests are refused (503) while it cannot be written.
     pub mode: Durability,
-    /// Any combination of `stdout`, `file`, `webhook`.
+    /// Any combination of `stdout`, `file`, `webhook`, `syslog`.
     pub destinations: Vec<Destination>,
     /// Records waiting for the writer; when full, callers wait (nothing is dropped).
     pub queue_capacity: usize,
@@ -20,6 +20,52 @@ pub struct AuditConfig {
     pub fsync_interval_ms: u64,
     pub file: FileSinkConfig,
     pub webhook: WebhookConfig,
+    pub syslog: SyslogConfig,
+}
+
+/// `[audit.syslog]`: each record as one RFC 5424 message (MSGID `audit`, the JSON line as MSG).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogConfig {
+    /// `udp://host:port` (RFC 5426), `tcp://host:port` (RFC 6587, CRLF-terminated) or
+    /// `unix:///dev/log` (the local daemon; datagram or stream socket).
+    pub address: String,
+    /// `auth`, `authpriv`, `audit`, `daemon`, `user`, `local0` … `local7`, …
+    pub facility: String,
+    /// APP-NAME of the messages.
+    pub app_name: String,
+}
+
+/// Where syslog messages go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogTarget {
+    Udp(String),
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+impl SyslogConfig {
+    pub fn target(&self) -> Result<SyslogTarget, String> {
+        let a = self.address.as_str();
+        let host_port = |rest: &str| {
+            let ok = rest
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            ok.then(|| rest.to_owned())
+        };
+        let target = if let Some(rest) = a.strip_prefix("udp://") {
+            host_port(rest).map(SyslogTarget::Udp)
+        } else if let Some(rest) = a.strip_prefix("tcp://") {
+            host_port(rest).map(SyslogTarget::Tcp)
+        } else {
+            a.strip_prefix("unix://")
+                .filter(|p| p.starts_with('/'))
+                .map(|p| SyslogTarget::Unix(p.into()))
+        };
+        target.ok_or_else(|| {
+            format!("expected udp://host:port, tcp://host:port or unix:///path, got {a:?}")
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -36,6 +82,7 @@ pub enum Destination {
     Stdout,
     File,
     Webhook,
+    Syslog,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -114,6 +161,17 @@ impl Default for AuditConfig {
             fsync_interval_ms: 1_000,
             file: FileSinkConfig::default(),
             webhook: WebhookConfig::default(),
+            syslog: SyslogConfig::default(),
+        }
+    }
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        Self {
+            address: "unix:///dev/log".into(),
+            facility: "authpriv".into(),
+            app_name: "mimir-proxy".into(),
         }
     }
 }
@@ -160,7 +218,8 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
-/// `MIMIR_AUDIT_LOG_DESTINATION`: `stdout|file|webhook|all`, or a comma list of the first three.
+/// `MIMIR_AUDIT_LOG_DESTINATION`: `stdout|file|webhook|all`, or a comma list of `stdout`,
+/// `file`, `webhook` and `syslog` (`all` is upstream's three; syslog is named explicitly).
 pub fn parse_destinations(v: &str) -> Result<Vec<Destination>, String> {
     let mut out = Vec::new();
     for item in v.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -169,9 +228,10 @@ pub fn parse_destinations(v: &str) -> Result<Vec<Destination>, String> {
             "stdout" => out.push(Destination::Stdout),
             "file" => out.push(Destination::File),
             "webhook" => out.push(Destination::Webhook),
+            "syslog" => out.push(Destination::Syslog),
             _ => {
                 return Err(format!(
-                    "expected stdout, file, webhook or all, got {item:?}"
+                    "expected stdout, file, webhook, syslog or all, got {item:?}"
                 ))
             }
         }
@@ -227,6 +287,24 @@ pub fn validate(cfg: &AuditConfig) -> Vec<(&'static str, String)> {
             ));
         }
     }
+    if wants(Destination::Syslog) {
+        if let Err(e) = cfg.syslog.target() {
+            issues.push(("audit.syslog.address", e));
+        }
+        if cfg.syslog.facility.parse::<fasyslog::Facility>().is_err() {
+            issues.push((
+                "audit.syslog.facility",
+                format!("unknown facility {:?}", cfg.syslog.facility),
+            ));
+        }
+        let app = &cfg.syslog.app_name;
+        if app.is_empty() || app.len() > 48 || !app.bytes().all(|b| b.is_ascii_graphic()) {
+            issues.push((
+                "audit.syslog.app_name",
+                "1-48 printable ASCII characters (RFC 5424 APP-NAME)".into(),
+            ));
+        }
+    }
     if wants(Destination::Webhook) {
         let w = &cfg.webhook;
         if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
@@ -275,7 +353,8 @@ mod tests {
             parse_destinations("file, webhook").unwrap(),
             [Destination::File, Destination::Webhook]
         );
-        assert!(parse_destinations("syslog").is_err());
+        assert_eq!(parse_destinations("syslog").unwrap(), [Destination::Syslog]);
+        assert!(parse_destinations("kafka").is_err());
         assert!(parse_destinations(" ").is_err());
     }
 
@@ -345,5 +424,47 @@ mod tests {
         assert_eq!(fields, ["audit.file.archive_dir", "audit.webhook.url"]);
         cfg.enabled = false;
         assert!(validate(&cfg).is_empty());
+    }
+
+    #[test]
+    fn syslog_settings_are_checked() {
+        let mut cfg = AuditConfig {
+            enabled: true,
+            destinations: parse_destinations("file,syslog").unwrap(),
+            ..AuditConfig::default()
+        };
+        assert!(
+            validate(&cfg).is_empty(),
+            "defaults: unix:///dev/log, authpriv"
+        );
+        let target = |a: &str| {
+            SyslogConfig {
+                address: a.into(),
+                ..SyslogConfig::default()
+            }
+            .target()
+        };
+        assert_eq!(
+            target("udp://10.0.0.1:514"),
+            Ok(SyslogTarget::Udp("10.0.0.1:514".into()))
+        );
+        assert_eq!(
+            target("tcp://[::1]:601"),
+            Ok(SyslogTarget::Tcp("[::1]:601".into()))
+        );
+        assert!(target("tcp://host").is_err());
+        assert!(target("unix://dev/log").is_err());
+        cfg.syslog.address = "syslog.example:514".into();
+        cfg.syslog.facility = "nope".into();
+        cfg.syslog.app_name = "two words".into();
+        let fields: Vec<_> = validate(&cfg).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "audit.syslog.address",
+                "audit.syslog.facility",
+                "audit.syslog.app_name"
+            ]
+        );
     }
 }

@@ -30,7 +30,7 @@ pub enum Outcome {
 
 /// `event.category` (ECS allowed values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Category {
     Web,
     Authentication,
@@ -38,6 +38,7 @@ pub enum Category {
     Configuration,
     Network,
     File,
+    IntrusionDetection,
 }
 
 /// `event.action`: what happened. The string forms are the documented contract.
@@ -55,6 +56,7 @@ pub enum Action {
     PolicyReload,
     IpDenied,
     RateLimited,
+    BruteForceBlocked,
     AuditFileDeleted,
     AuditFileArchived,
 }
@@ -69,6 +71,7 @@ impl Action {
                 Category::Configuration
             }
             Self::IpDenied | Self::RateLimited => Category::Network,
+            Self::BruteForceBlocked => Category::IntrusionDetection,
             Self::AuditFileDeleted | Self::AuditFileArchived => Category::File,
         }
     }
@@ -101,6 +104,9 @@ pub struct AuditEvent {
     /// The name typed into a failed login (there is no authenticated `user.id` then).
     #[serde(rename = "user.name", skip_serializing_if = "Option::is_none")]
     user_name: Option<String>,
+    /// The user an IAM event is about (`apikey:<name>` for a key), not the one acting.
+    #[serde(rename = "user.target.id", skip_serializing_if = "Option::is_none")]
+    target_user: Option<String>,
     /// How the caller authenticated: `jwt`, `api_key`, `session`, `dev`, …
     #[serde(
         rename = "authentication.method",
@@ -174,6 +180,7 @@ impl AuditEvent {
             user_id: None,
             user_roles: Vec::new(),
             user_name: None,
+            target_user: None,
             auth_method: None,
             source_ip: None,
             user_agent: None,
@@ -228,27 +235,49 @@ impl AuditEvent {
         e
     }
 
-    /// `actor` created the key `key_id` (its public identifier).
-    pub fn api_key_created(actor: &str, key_id: &str) -> Self {
-        let mut e = Self::new(Action::ApiKeyCreated, Outcome::Success).with_user(Some(actor), &[]);
-        e.api_key_id = Some(clip(key_id, MAX_NAME));
-        e
+    /// The key `key_id` (its public identifier) of user `key_user` appeared in the keys file.
+    /// The keys CLI edits the file offline, so no actor is known; add one with
+    /// [`Self::with_user`] when there is.
+    pub fn api_key_created(key_id: &str, key_user: &str) -> Self {
+        Self::new(Action::ApiKeyCreated, Outcome::Success).with_key(key_id, key_user)
     }
 
-    pub fn api_key_revoked(actor: &str, key_id: &str) -> Self {
-        let mut e = Self::new(Action::ApiKeyRevoked, Outcome::Success).with_user(Some(actor), &[]);
-        e.api_key_id = Some(clip(key_id, MAX_NAME));
-        e
+    /// The key was revoked, or removed from the keys file.
+    pub fn api_key_revoked(key_id: &str, key_user: &str) -> Self {
+        Self::new(Action::ApiKeyRevoked, Outcome::Success).with_key(key_id, key_user)
     }
 
-    /// Emergency lockdown switched on or off by `actor`.
-    pub fn lockdown(actor: &str, enabled: bool, reason: &str) -> Self {
+    fn with_key(mut self, key_id: &str, key_user: &str) -> Self {
+        self.api_key_id = Some(clip(key_id, MAX_NAME));
+        self.target_user = Some(clip(key_user, MAX_NAME));
+        self
+    }
+
+    /// Emergency lockdown switched on (credentials issued until then refused) or off.
+    pub fn lockdown(enabled: bool, reason: &str) -> Self {
         let action = if enabled {
             Action::LockdownEnabled
         } else {
             Action::LockdownDisabled
         };
-        let mut e = Self::new(action, Outcome::Success).with_user(Some(actor), &[]);
+        let mut e = Self::new(action, Outcome::Success);
+        e.reason = Some(clip(reason, MAX_PATH));
+        e
+    }
+
+    /// Too many failed authentications: `limit` (`bruteforce-ip` or `bruteforce-user`) now
+    /// refuses the address or the user name; `reason` says how many failures in what window.
+    pub fn brute_force_blocked(
+        ip: IpAddr,
+        attempted_user: Option<&str>,
+        method: &str,
+        limit: &str,
+        reason: &str,
+    ) -> Self {
+        let mut e = Self::new(Action::BruteForceBlocked, Outcome::Failure).with_auth_method(method);
+        e.source_ip = Some(ip);
+        e.user_name = attempted_user.map(|u| clip(u, MAX_NAME));
+        e.rate_limit = Some(clip(limit, MAX_NAME));
         e.reason = Some(clip(reason, MAX_PATH));
         e
     }

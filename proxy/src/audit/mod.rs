@@ -3,17 +3,21 @@
 //! dedicated thread owns the writer, so records keep flowing while pingora's runtimes wind down
 //! and [`Audit::shutdown_blocking`] can flush after the server stopped.
 
+pub mod authn_trail;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod iam_watch;
 pub mod query;
 pub mod rotate;
 mod sink_file;
+mod sink_syslog;
 mod sink_webhook;
 mod spool;
 pub mod verify;
+pub mod viewer;
 mod writer;
 
 pub use event::{Action, AuditEvent, Outcome, RequestInfo};
@@ -48,6 +52,8 @@ pub struct Audit {
 struct Inner {
     tx: mpsc::Sender<Msg>,
     strict: bool,
+    /// The active file of the file sink.
+    file: Option<std::path::PathBuf>,
     healthy: Arc<AtomicBool>,
     /// Answered when the writer thread has finished (taken by the first shutdown).
     finished: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
@@ -108,6 +114,11 @@ impl Audit {
             file,
             spool,
             stdout: wants(Destination::Stdout),
+            syslog: if wants(Destination::Syslog) {
+                Some(sink_syslog::SyslogSink::new(&cfg.syslog)?)
+            } else {
+                None
+            },
             signer,
             strict: cfg.mode == Durability::Strict,
             fsync_interval: Duration::from_millis(cfg.fsync_interval_ms.max(1)),
@@ -156,6 +167,7 @@ impl Audit {
             inner: Some(Arc::new(Inner {
                 tx,
                 strict: cfg.mode == Durability::Strict,
+                file: wants(Destination::File).then(|| cfg.file.path.clone()),
                 healthy,
                 finished: Mutex::new(Some(finished_rx)),
             })),
@@ -190,6 +202,24 @@ impl Audit {
             .send(Msg::Event { open, ack: None })
             .await
             .map_err(|_| AuditUnavailable)
+    }
+
+    /// [`Audit::record`] for threads outside any async runtime.
+    pub fn record_blocking(&self, event: AuditEvent) -> Result<(), AuditUnavailable> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        let open = event.to_open_json();
+        inner
+            .tx
+            .blocking_send(Msg::Event { open, ack: None })
+            .map_err(|_| AuditUnavailable)
+    }
+
+    /// The active audit file, when the file sink is on (the viewer reads it and its rotated
+    /// predecessors).
+    pub fn file_path(&self) -> Option<&std::path::Path> {
+        self.inner.as_ref()?.file.as_deref()
     }
 
     /// Records an event and returns once it is written and fsynced (strict mode's contract; it

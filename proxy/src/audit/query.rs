@@ -52,21 +52,34 @@ pub fn parse_time(v: &str) -> Result<OffsetDateTime, String> {
 /// Prints the lines of `files` (in the order given) that match; returns how many did.
 pub fn query(files: &[PathBuf], filter: &Filter, out: &mut dyn Write) -> anyhow::Result<u64> {
     let mut matched = 0;
+    scan(files, |at, line, record| {
+        let record = record.with_context(|| format!("{at}: not a JSON object"))?;
+        if filter.matches(&record) {
+            writeln!(out, "{line}")?;
+            matched += 1;
+        }
+        Ok(())
+    })?;
+    Ok(matched)
+}
+
+/// Calls `each` with every line of `files`, in order: where it is (`FILE:LINE`), the line, and
+/// its record (`None` when the line is not a JSON object).
+pub fn scan(
+    files: &[PathBuf],
+    mut each: impl FnMut(&str, &str, Option<Map<String, Value>>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     for path in files {
         let reader = BufReader::new(
             File::open(path).with_context(|| format!("cannot read {}", path.display()))?,
         );
         for (number, line) in reader.lines().enumerate() {
-            let line = line.with_context(|| format!("{}:{}", path.display(), number + 1))?;
-            let record: Map<String, Value> = serde_json::from_str(&line)
-                .with_context(|| format!("{}:{}: not a JSON object", path.display(), number + 1))?;
-            if filter.matches(&record) {
-                writeln!(out, "{line}")?;
-                matched += 1;
-            }
+            let at = format!("{}:{}", path.display(), number + 1);
+            let line = line.with_context(|| at.clone())?;
+            each(&at, &line, serde_json::from_str(&line).ok())?;
         }
     }
-    Ok(matched)
+    Ok(())
 }
 
 /// Prints the last `lines` lines of `path`; with `follow`, keeps printing what is appended

@@ -18,6 +18,7 @@ use super::config::RetentionAction;
 use super::event::{self, AuditEvent};
 use super::rotate;
 use super::sink_file::FileSink;
+use super::sink_syslog::SyslogSink;
 use super::spool::SpoolWriter;
 use super::AuditUnavailable;
 
@@ -51,6 +52,7 @@ pub(crate) struct Writer {
     pub file: Option<FileSink>,
     pub spool: Option<SpoolWriter>,
     pub stdout: bool,
+    pub syslog: Option<SyslogSink>,
     pub signer: Option<Signer>,
     pub strict: bool,
     pub fsync_interval: Duration,
@@ -264,6 +266,13 @@ impl Writer {
                 written?;
             } else if let Err(e) = written {
                 tracing::error!("audit stdout sink: {e}");
+            }
+        }
+        // A copy like stdout; it fails the write only when nothing durable is configured.
+        if let Some(syslog) = &mut self.syslog {
+            let sent = syslog.send(lines);
+            if self.file.is_none() && self.spool.is_none() {
+                sent?;
             }
         }
         Ok(())

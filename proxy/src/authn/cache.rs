@@ -62,6 +62,7 @@ mod tests {
             key_id: None,
             expires_at: exp,
             issued_at: None,
+            refresh_cookie: None,
         }
     }
 

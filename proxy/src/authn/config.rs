@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::dev::DevUser;
 use super::jwt::parse_algorithm;
+use super::login_config::{ProviderConfig, SessionConfig};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -39,6 +40,10 @@ pub struct AuthConfig {
     pub jwks_min_refresh_seconds: u64,
     /// External OpenID providers whose access tokens are accepted.
     pub issuers: Vec<IssuerConfig>,
+    /// OpenID providers for browser login (authorization code + PKCE).
+    pub providers: Vec<ProviderConfig>,
+    /// The browser session cookie.
+    pub session: SessionConfig,
     /// Users added by the embedding program (not from the file), e.g. generated dev users.
     #[serde(skip)]
     pub extra_dev_users: Vec<DevUser>,
@@ -80,6 +85,8 @@ impl Default for AuthConfig {
             jwks_refresh_seconds: 600,
             jwks_min_refresh_seconds: 30,
             issuers: Vec::new(),
+            providers: Vec::new(),
+            session: SessionConfig::default(),
             extra_dev_users: Vec::new(),
         }
     }
@@ -187,6 +194,7 @@ pub fn check(auth: &AuthConfig, listen_is_loopback: bool) -> Vec<(String, String
             fail(at("user_claim"), "must not be empty".into());
         }
     }
+    issues.extend(super::login_config::check(&auth.session, &auth.providers));
     issues
 }
 

@@ -72,7 +72,7 @@ pub fn extract<'a>(
         }
     }
     if found.is_none() {
-        if let Some(session) = session_cookie(headers)? {
+        if let Some(session) = cookie(headers, SESSION_COOKIE)? {
             found = Some(Credential::Session(session));
         }
     }
@@ -118,15 +118,16 @@ fn classify(token: &str) -> Credential<'_> {
     }
 }
 
-fn session_cookie(headers: &HeaderMap) -> Result<Option<String>, CredentialError> {
+/// The value of cookie `name`; sent twice is ambiguous.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, CredentialError> {
     let mut found = None;
     for header in headers.get_all(http::header::COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
-            if let Some((name, value)) = pair.trim().split_once('=') {
-                if name == SESSION_COOKIE {
+            if let Some((n, value)) = pair.trim().split_once('=') {
+                if n == name {
                     if found.is_some() {
-                        return Err(CredentialError::Malformed("duplicated session cookie"));
+                        return Err(CredentialError::Malformed("duplicated cookie"));
                     }
                     found = Some(value.to_owned());
                 }

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use super::routes::Endpoint;
 use super::{challenge, now, Authenticator};
+use crate::audit::authn_trail::{Attempt, AuthTrail};
+use crate::ratelimit::bruteforce::{Blocked, Credential};
 
 /// Login bodies are tiny; anything larger is refused unread.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -59,12 +61,16 @@ struct LoginForm {
     scope: Option<String>,
 }
 
+/// `trail` records the logins of `/auth/login` and `/auth/token` (audit, metrics) and refuses
+/// them while the client or the user name is blocked for too many failures.
 pub async fn serve(
     auth: &Arc<Authenticator>,
     endpoint: Endpoint,
     session: &mut Session,
     host: &str,
     request_id: &str,
+    trail: &AuthTrail,
+    attempt: &Attempt,
 ) -> Reply {
     let method = session.req_header().method.clone();
     match endpoint {
@@ -84,9 +90,16 @@ pub async fn serve(
             200,
             json!({
                 "devLoginEnabled": !auth.dev_users.is_empty(),
-                "oauthProviders": [],
+                "oauthProviders": auth.providers.iter().map(|p| json!({
+                    "id": p.config.id,
+                    "name": p.config.label(),
+                    "loginUrl": format!("/auth/oauth/login?provider={}", p.config.id),
+                })).collect::<Vec<_>>(),
             }),
         ),
+        Endpoint::LoginPage | Endpoint::OidcStart | Endpoint::OidcCallback | Endpoint::Logout => {
+            browser(auth, endpoint, session, host, trail, attempt).await
+        }
         Endpoint::Login | Endpoint::Token if method != Method::POST => {
             Reply::method_not_allowed("POST", request_id)
         }
@@ -98,18 +111,25 @@ pub async fn serve(
         ),
         Endpoint::Login => match read_form(session).await {
             Err(message) => Reply::error(400, "bad_request", message, request_id),
-            Ok(form) => login(auth, form, request_id).await,
+            Ok(form) => login(auth, form, request_id, trail, attempt).await,
         },
         Endpoint::Token => match read_form(session).await {
             Err(message) => oauth_error(400, "invalid_request", message),
-            Ok(form) => token(auth, form).await,
+            Ok(form) => token(auth, form, trail, attempt).await,
         },
     }
 }
 
-async fn login(auth: &Arc<Authenticator>, form: LoginForm, request_id: &str) -> Reply {
-    match issue_for(auth, form.username, form.password).await {
-        Some((user_id, username, roles, token, exp)) => Reply::json(
+async fn login(
+    auth: &Arc<Authenticator>,
+    form: LoginForm,
+    request_id: &str,
+    trail: &AuthTrail,
+    attempt: &Attempt,
+) -> Reply {
+    match issue_for(auth, form.username, form.password, trail, attempt).await {
+        Err(Refused::Blocked(blocked)) => too_many_attempts(&blocked, request_id),
+        Ok((user_id, username, roles, token, exp)) => Reply::json(
             200,
             json!({
                 "success": true,
@@ -119,7 +139,7 @@ async fn login(auth: &Arc<Authenticator>, form: LoginForm, request_id: &str) -> 
                 "expires_in": exp.saturating_sub(now()),
             }),
         ),
-        None => Reply::error(
+        Err(Refused::Invalid) => Reply::error(
             401,
             "invalid_credentials",
             "invalid credentials",
@@ -128,7 +148,12 @@ async fn login(auth: &Arc<Authenticator>, form: LoginForm, request_id: &str) -> 
     }
 }
 
-async fn token(auth: &Arc<Authenticator>, form: LoginForm) -> Reply {
+async fn token(
+    auth: &Arc<Authenticator>,
+    form: LoginForm,
+    trail: &AuthTrail,
+    attempt: &Attempt,
+) -> Reply {
     if form.grant_type.as_deref() != Some("password") {
         return oauth_error(
             400,
@@ -140,8 +165,9 @@ async fn token(auth: &Arc<Authenticator>, form: LoginForm) -> Reply {
         return oauth_error(400, "invalid_request", "username and password are required");
     }
     let scope = form.scope.clone().unwrap_or_else(|| "default".into());
-    match issue_for(auth, form.username, form.password).await {
-        Some((_, _, _, token, exp)) => {
+    match issue_for(auth, form.username, form.password, trail, attempt).await {
+        Err(Refused::Blocked(blocked)) => too_many_attempts(&blocked, &attempt.request_id),
+        Ok((_, _, _, token, exp)) => {
             let mut reply = Reply::json(
                 200,
                 json!({
@@ -154,38 +180,110 @@ async fn token(auth: &Arc<Authenticator>, form: LoginForm) -> Reply {
             reply.headers.push(("pragma", "no-cache".into()));
             reply
         }
-        None => oauth_error(400, "invalid_grant", "invalid username or password"),
+        Err(Refused::Invalid) => oauth_error(400, "invalid_grant", "invalid username or password"),
     }
 }
 
 type Issued = (String, String, Vec<String>, String, u64);
 
-/// Check the password off the async threads (Argon2 is deliberately slow) and issue a token.
+/// The browser endpoints. The dev-user form (`POST /login`) checks passwords, so it is guarded
+/// like `/auth/login`, by address: refused while the address is blocked, and its "wrong
+/// password" answer (401) counts as a failure.
+async fn browser(
+    auth: &Arc<Authenticator>,
+    endpoint: Endpoint,
+    session: &mut Session,
+    host: &str,
+    trail: &AuthTrail,
+    attempt: &Attempt,
+) -> Reply {
+    let form = endpoint == Endpoint::LoginPage && attempt.method == "POST";
+    if form {
+        if let Err(blocked) = trail.check(attempt, None) {
+            trail.refused(attempt, &blocked).await;
+            return too_many_attempts(&blocked, &attempt.request_id);
+        }
+    }
+    let reply = super::browser::serve(auth, endpoint, session, host).await;
+    if form && reply.status == 401 {
+        let kind = Credential::Password;
+        trail
+            .failed(attempt, kind, "password", None, "bad credentials")
+            .await;
+    }
+    reply
+}
+
+enum Refused {
+    /// Too many failures from this client or for this name: not checked at all.
+    Blocked(Blocked),
+    Invalid,
+}
+
+/// Check the password (unless the client or the name is blocked), record the outcome, and
+/// issue a token.
 async fn issue_for(
     auth: &Arc<Authenticator>,
     username: String,
     password: String,
-) -> Option<Issued> {
+    trail: &AuthTrail,
+    attempt: &Attempt,
+) -> Result<Issued, Refused> {
+    if let Err(blocked) = trail.check(attempt, Some(&username)) {
+        trail.refused(attempt, &blocked).await;
+        return Err(Refused::Blocked(blocked));
+    }
+    let name = username.clone();
+    let Some((id, username, roles)) = check_password(auth, username, password).await else {
+        let kind = Credential::Password;
+        trail
+            .failed(attempt, kind, "password", Some(&name), "bad credentials")
+            .await;
+        return Err(Refused::Invalid);
+    };
+    match auth.local.issue(&id, &roles, now()) {
+        Ok((token, exp)) => {
+            tracing::info!(user = %id, "password login");
+            trail.login(attempt, &id, &roles, "password").await;
+            Ok((id, username, roles, token, exp))
+        }
+        Err(e) => {
+            tracing::error!("cannot sign a token: {e:#}");
+            Err(Refused::Invalid)
+        }
+    }
+}
+
+/// 429 with `Retry-After`; it does not say whether the client or the name is blocked.
+fn too_many_attempts(blocked: &Blocked, request_id: &str) -> Reply {
+    let mut reply = Reply::error(
+        429,
+        "too_many_requests",
+        "too many failed authentication attempts; retry later",
+        request_id,
+    );
+    reply
+        .headers
+        .push(("retry-after", blocked.retry_after_secs().to_string()));
+    reply
+}
+
+/// A dev user's (id, username, roles), checked off the async threads (Argon2 is deliberately
+/// slow).
+pub(super) async fn check_password(
+    auth: &Arc<Authenticator>,
+    username: String,
+    password: String,
+) -> Option<(String, String, Vec<String>)> {
     let checker = auth.clone();
-    let user = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         checker
             .dev_users
             .check(&username, &password)
             .map(|u| (u.id.clone(), u.username.clone(), u.roles.clone()))
     })
     .await
-    .ok()??;
-    let (id, username, roles) = user;
-    match auth.local.issue(&id, &roles, now()) {
-        Ok((token, exp)) => {
-            tracing::info!(user = %id, "password login");
-            Some((id, username, roles, token, exp))
-        }
-        Err(e) => {
-            tracing::error!("cannot sign a token: {e:#}");
-            None
-        }
-    }
+    .ok()?
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
@@ -208,19 +306,7 @@ async fn read_form(session: &mut Session) -> Result<LoginForm, &'static str> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let mut body = Vec::new();
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err("request body too large");
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            Err(_) => return Err("could not read the request body"),
-        }
-    }
+    let body = read_body(session).await?;
     match content_type.as_str() {
         "application/json" => serde_json::from_slice(&body).map_err(|_| "invalid JSON body"),
         "application/x-www-form-urlencoded" => {
@@ -242,5 +328,22 @@ async fn read_form(session: &mut Session) -> Result<LoginForm, &'static str> {
             Ok(form)
         }
         _ => Err("expected application/json or application/x-www-form-urlencoded"),
+    }
+}
+
+/// The whole (small) request body.
+pub(super) async fn read_body(session: &mut Session) -> Result<Vec<u8>, &'static str> {
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err("request body too large");
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(_) => return Err("could not read the request body"),
+        }
     }
 }

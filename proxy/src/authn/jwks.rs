@@ -28,6 +28,22 @@ pub struct RemoteKeys {
     min_interval: Duration,
 }
 
+/// An HTTP client for an identity provider: bounded time, no redirects (a redirect could point
+/// the proxy anywhere), the provider's CA when configured.
+pub fn idp_client(ca_file: Option<&std::path::Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(FETCH_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .use_rustls_tls();
+    if let Some(ca) = ca_file {
+        let pem = std::fs::read(ca)?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
+}
+
 impl RemoteKeys {
     pub fn new(
         issuer: &str,
@@ -36,20 +52,10 @@ impl RemoteKeys {
         refresh: Duration,
         min_interval: Duration,
     ) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .use_rustls_tls();
-        if let Some(ca) = ca_file {
-            let pem = std::fs::read(ca)?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
         Ok(Self {
             issuer: issuer.to_owned(),
             jwks_uri,
-            client: builder.build()?,
+            client: idp_client(ca_file)?,
             keys: ArcSwap::from_pointee(KeySet::default()),
             fetched: std::sync::Mutex::new(None),
             attempted: Mutex::new(None),

@@ -203,6 +203,7 @@ impl JwtVerifier {
             key_id: None,
             expires_at: claims.get("exp").and_then(Value::as_u64),
             issued_at: iat.flatten(),
+            refresh_cookie: None,
         })
     }
 }

@@ -106,6 +106,7 @@ impl KeyStore {
             key_id: Some(record.id.clone()),
             expires_at: record.expires_at,
             issued_at: Some(record.created_at),
+            refresh_cookie: None,
         })
     }
 }

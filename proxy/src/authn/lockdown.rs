@@ -36,7 +36,8 @@ impl Lockdown {
     }
 }
 
-fn read(path: &Path) -> anyhow::Result<u64> {
+/// The lockdown time recorded in `path` (0: no file, no lockdown).
+pub fn read(path: &Path) -> anyhow::Result<u64> {
     match std::fs::read_to_string(path) {
         Ok(text) => text
             .trim()

@@ -3,12 +3,14 @@
 //! and leaves this stage with a [`Principal`] or a 401. Authorization is a later stage.
 
 pub mod apikey;
+pub mod browser;
 pub mod cache;
 pub mod challenge;
 pub mod claims;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod csrf;
 pub mod dev;
 pub mod endpoints;
 pub mod issuer;
@@ -17,14 +19,20 @@ pub mod jwt;
 pub mod keys;
 pub mod keystore;
 pub mod lockdown;
+pub mod login_config;
+pub mod login_page;
+pub mod oidc;
 pub mod principal;
+pub mod redirect;
 pub mod routes;
+pub mod session;
 mod watch;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::assertion::Asserter;
 use crate::config::ProxyConfig;
 use cache::TokenCache;
 use config::AuthConfig;
@@ -35,7 +43,9 @@ use jwks::RemoteKeys;
 use jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use keystore::KeyStore;
 use lockdown::Lockdown;
+use oidc::Provider;
 pub use principal::{AuthMethod, Principal};
+use session::{SessionData, Sessions};
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +54,7 @@ pub enum AuthFailure {
     Missing,
     /// A credential that was refused: 401 `invalid_token`. The reason is for the log only.
     Invalid(String),
-    /// Ambiguous credentials: 400.
+    /// Ambiguous credentials, or a session-cookie request failing the CSRF checks: 400.
     Malformed(&'static str),
 }
 
@@ -56,6 +66,11 @@ pub struct Authenticator {
     cache: TokenCache,
     pub dev_users: DevUsers,
     pub local: LocalIssuer,
+    pub sessions: Sessions,
+    /// OpenID providers for browser sign-in.
+    pub providers: Vec<Provider>,
+    asserter: Asserter,
+    identity_header: HeaderName,
 }
 
 pub fn now() -> u64 {
@@ -79,10 +94,11 @@ impl Authenticator {
                  use /auth/token or an external issuer"
             );
         }
-        Self::with_dev_users(&config.auth, users)
+        Self::with_dev_users(config, users)
     }
 
-    pub fn with_dev_users(auth: &AuthConfig, users: Vec<dev::DevUser>) -> anyhow::Result<Self> {
+    pub fn with_dev_users(config: &ProxyConfig, users: Vec<dev::DevUser>) -> anyhow::Result<Self> {
+        let auth = &config.auth;
         let audience = if auth.resource.is_empty() {
             issuer::DEFAULT_AUDIENCE.to_owned()
         } else {
@@ -135,14 +151,35 @@ impl Authenticator {
             cache: TokenCache::new(auth.token_cache_entries),
             dev_users: DevUsers::new(users)?,
             local,
+            sessions: Sessions::new(&auth.session)?,
+            providers: auth
+                .providers
+                .iter()
+                .map(Provider::new)
+                .collect::<anyhow::Result<_>>()?,
+            asserter: Asserter::new(&config.identity)?,
+            identity_header: HeaderName::try_from(config.headers.identity_header.as_str())?,
         })
     }
 
-    /// Authenticate a request from its headers (and query, where allowed).
+    /// [`Self::authenticate_request`] without the request's method and host: bearer tokens and
+    /// API keys only, a session cookie fails the CSRF check.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         query: Option<&str>,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        self.authenticate_request(headers, query, "POST", "").await
+    }
+
+    /// Authenticate a request from its headers (and query, where allowed). `method` and `host`
+    /// (the validated `Host`) are for the CSRF checks of session-authenticated requests.
+    pub async fn authenticate_request(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        method: &str,
+        host: &str,
     ) -> Result<Arc<Principal>, AuthFailure> {
         let credential = credentials::extract(headers, query, self.config.allow_query_credentials)
             .map_err(|e| match e {
@@ -156,14 +193,44 @@ impl Authenticator {
                 AuthFailure::Invalid("unknown, revoked or expired API key".into())
             })?),
             Credential::Jwt(token) => self.verify_jwt(token, now).await?,
-            Credential::Session(_) => {
-                return Err(AuthFailure::Invalid("sessions are not enabled".into()))
+            Credential::Session(value) => {
+                let data = self
+                    .sessions
+                    .open(&value, now)
+                    .map_err(|e| AuthFailure::Invalid(format!("session refused: {e:?}")))?;
+                csrf::check(method, headers, host, &data.csrf).map_err(|why| {
+                    tracing::info!(reason = why, "session request refused by the CSRF check");
+                    AuthFailure::Malformed("cross-site request refused (CSRF check)")
+                })?;
+                Arc::new(self.sessions.principal(data, now))
             }
         };
         if self.revocable(&principal) && self.lockdown.revokes(principal.issued_at) {
             return Err(AuthFailure::Invalid("issued before the lockdown".into()));
         }
         Ok(principal)
+    }
+
+    /// The request's valid session, if any (not revoked by a lockdown).
+    pub fn open_session(&self, headers: &HeaderMap) -> Option<SessionData> {
+        let value = credentials::cookie(headers, credentials::SESSION_COOKIE).ok()??;
+        let data = self.sessions.open(&value, now()).ok()?;
+        (!self.lockdown.revokes(Some(data.iat))).then_some(data)
+    }
+
+    /// This site's origin: that of `auth.resource`, or `https://<Host>`.
+    pub fn origin(&self, host: &str) -> String {
+        url::Url::parse(&self.config.resource)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| format!("https://{host}"))
+    }
+
+    /// The identity assertion header for the core (docs/identity-assertion.md).
+    pub fn assertion(&self, principal: &Principal) -> anyhow::Result<(&HeaderName, HeaderValue)> {
+        Ok((
+            &self.identity_header,
+            self.asserter.assert(principal, now())?,
+        ))
     }
 
     /// A bearer JWT, from the cache when it was verified before.

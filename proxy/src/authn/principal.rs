@@ -35,6 +35,10 @@ pub struct Principal {
     pub expires_at: Option<u64>,
     /// Unix seconds the credential was issued, for the lockdown check.
     pub issued_at: Option<u64>,
+    /// A renewed session cookie (`Set-Cookie` value) to send with the response: sliding
+    /// idle timeout.
+    #[serde(skip)]
+    pub refresh_cookie: Option<String>,
 }
 
 impl Principal {

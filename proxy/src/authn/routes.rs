@@ -20,6 +20,14 @@ pub enum Endpoint {
     Login,
     /// OAuth2-style password grant for scripts (upstream `/auth/token`).
     Token,
+    /// The browser sign-in page and its dev-user form.
+    LoginPage,
+    /// Leave for an OpenID provider.
+    OidcStart,
+    /// Come back from it with an authorization code.
+    OidcCallback,
+    /// End the browser session.
+    Logout,
 }
 
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -30,6 +38,10 @@ pub fn classify(path: &str) -> Route {
         "/auth/config" => Route::Local(Endpoint::AuthConfig),
         "/auth/login" => Route::Local(Endpoint::Login),
         "/auth/token" => Route::Local(Endpoint::Token),
+        "/login" => Route::Local(Endpoint::LoginPage),
+        "/auth/oauth/login" => Route::Local(Endpoint::OidcStart),
+        "/auth/oauth/callback" => Route::Local(Endpoint::OidcCallback),
+        "/auth/logout" => Route::Local(Endpoint::Logout),
         _ if path == METADATA_PATH
             || path
                 .strip_prefix(METADATA_PATH)
@@ -60,6 +72,8 @@ mod tests {
             "/healthz",
             "/auth",
             "/auth/config/x",
+            "/login/x",
+            "/auth/oauth",
             "/.well-known/oauth-protected-resourcex",
         ] {
             assert_eq!(classify(protected), Route::Protected, "{protected}");

@@ -4,6 +4,7 @@
 
 use super::{ConfigError, Issue, LogFormat, Origin, ProxyConfig};
 use crate::audit::config as audit;
+use crate::authn::login_config::ProviderConfig;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -172,7 +173,62 @@ pub(crate) fn apply(
     ) {
         cfg.audit.webhook.batch_interval_ms = v;
     }
+    if let Some(v) = o.take(
+        "MIMIR_IDENTITY_SIGNING_KEY_FILE",
+        "identity.signing_key_file",
+        |v| Ok(v.into()),
+    ) {
+        cfg.identity.signing_key_file = Some(v);
+    }
+    if let Some(provider) = provider_from_env(&mut o) {
+        cfg.auth.providers.push(provider);
+    }
     (o.origins, o.issues)
+}
+
+/// Upstream Mimir's single OAuth provider: `MIMIR_AUTH_PROVIDER` names it and `MIMIR_OAUTH_*`
+/// configure it. Sign-in here is OpenID Connect, whose endpoints come from discovery, so the
+/// issuer (`MIMIR_OAUTH_ISSUER`) is required and the upstream endpoint URLs are not needed.
+fn provider_from_env(o: &mut Overrides) -> Option<ProviderConfig> {
+    const FIELD: &str = "auth.providers";
+    let id = o.take("MIMIR_AUTH_PROVIDER", FIELD, |v| {
+        Ok(v.trim()
+            .to_ascii_lowercase()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"))
+    })?;
+    let text = |v: &str| Ok(v.trim().to_owned());
+    let mut provider = ProviderConfig {
+        id,
+        display_name: "OAuth 2.0".into(),
+        ..ProviderConfig::default()
+    };
+    match o.take("MIMIR_OAUTH_ISSUER", FIELD, text) {
+        Some(issuer) => provider.issuer = issuer,
+        None => o.issues.push(Issue {
+            origin: Origin::Env("MIMIR_AUTH_PROVIDER".into()),
+            field: Some(FIELD.into()),
+            message: "set MIMIR_OAUTH_ISSUER to the provider's OpenID issuer URL (its \
+                      authorization, token and userinfo endpoints are discovered from it)"
+                .into(),
+        }),
+    }
+    if let Some(v) = o.take("MIMIR_OAUTH_PROVIDER_NAME", FIELD, text) {
+        provider.display_name = v;
+    }
+    if let Some(v) = o.take("MIMIR_OAUTH_CLIENT_ID", FIELD, text) {
+        provider.client_id = v;
+    }
+    provider.client_secret = o.take("MIMIR_OAUTH_CLIENT_SECRET", FIELD, text);
+    provider.redirect_uri = o.take("MIMIR_OAUTH_CALLBACK_URL", FIELD, text);
+    if let Some(scopes) = o.take("MIMIR_OAUTH_SCOPE", FIELD, |v| {
+        Ok(v.split([' ', ','])
+            .filter(|s| !s.is_empty() && *s != "openid")
+            .map(str::to_owned)
+            .collect::<Vec<_>>())
+    }) {
+        provider.scopes = scopes;
+    }
+    Some(provider)
 }
 
 struct Overrides<'a> {

@@ -5,6 +5,7 @@ mod defaults;
 mod document;
 mod env;
 mod error;
+pub mod identity;
 mod load;
 mod validate;
 
@@ -32,6 +33,7 @@ pub struct ProxyConfig {
     pub audit: crate::audit::config::AuditConfig,
     pub authz: crate::authz::config::AuthzConfig,
     pub traffic: crate::ratelimit::config::TrafficConfig,
+    pub identity: identity::IdentityConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

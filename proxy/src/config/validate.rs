@@ -32,6 +32,9 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     {
         v.fail(&field, message);
     }
+    for (field, message) in super::identity::check(&cfg.identity) {
+        v.fail(&field, message);
+    }
     for (field, message) in crate::audit::config::validate(&cfg.audit) {
         v.fail(field, message);
     }

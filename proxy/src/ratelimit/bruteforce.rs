@@ -20,16 +20,21 @@ use governor::Quota;
 use pingora::http::ResponseHeader;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest user name kept as a key; longer names are cut (on a character boundary).
 const MAX_USER_KEY: usize = 256;
+/// How often recording a failure also drops the counters that are back to zero.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
     Password,
     ApiKey,
+    /// A bearer token or a session cookie (counted only with `count_tokens`).
+    Token,
 }
 
 impl Credential {
@@ -37,6 +42,7 @@ impl Credential {
         match self {
             Self::Password => "password",
             Self::ApiKey => "api_key",
+            Self::Token => "token",
         }
     }
 }
@@ -79,14 +85,19 @@ pub struct Blocked {
 impl Blocked {
     /// 429 with `Retry-After`. The message does not say whether the IP or the name is blocked.
     pub fn response(&self, request_id: &str) -> pingora::Result<(ResponseHeader, Bytes)> {
-        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
         let (mut resp, body) = json_error(
             429,
             "too many failed authentication attempts; retry later",
             request_id,
         )?;
-        resp.insert_header("retry-after", secs.max(1))?;
+        resp.insert_header("retry-after", self.retry_after_secs())?;
         Ok((resp, body))
+    }
+
+    /// `Retry-After` in whole seconds, rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> u64 {
+        let secs = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        secs.max(1)
     }
 }
 
@@ -98,6 +109,8 @@ pub struct BruteForce<C: Clock + Clone = DefaultClock> {
     blocked: quick_cache::sync::Cache<Target, u64>,
     clock: C,
     start: C::Instant,
+    /// When the counters were last swept, in nanoseconds since `start`.
+    swept: AtomicU64,
     cfg: BruteForceConfig,
     sink: Arc<dyn AlertSink>,
 }
@@ -134,6 +147,7 @@ impl<C: Clock + Clone> BruteForce<C> {
             users: Bucket::new(quota, max_keys, clock.clone()),
             blocked: quick_cache::sync::Cache::new(max_keys.max(1)),
             start: clock.now(),
+            swept: AtomicU64::new(0),
             clock,
             cfg: cfg.clone(),
             sink,
@@ -163,14 +177,28 @@ impl<C: Clock + Clone> BruteForce<C> {
         Ok(())
     }
 
-    /// Drops failure counters that are back to zero (call it with the limiter's sweep).
+    /// Drops failure counters that are back to zero ([`Self::record_failure`] calls it every
+    /// [`SWEEP_EVERY`]).
     pub fn sweep(&self) {
         self.ips.sweep();
         self.users.sweep();
     }
 
+    fn sweep_if_due(&self, now: u64) {
+        let last = self.swept.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= SWEEP_EVERY.as_nanos() as u64
+            && self
+                .swept
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.sweep();
+        }
+    }
+
     /// After a failed verification. Blocks and alerts when the threshold is crossed.
     pub async fn record_failure(&self, ip: IpAddr, username: Option<&str>, credential: Credential) {
+        self.sweep_if_due(self.now());
         let user = username.map(normalize_user);
         let mut crossed = Vec::new();
         if matches!(self.ips.check(&ip), Outcome::Denied { .. }) {

@@ -144,8 +144,12 @@ pub struct IpRules {
 pub struct ConnectionLimits {
     /// New TCP connections from one peer address (checked before the TLS handshake).
     pub accept_per_ip: Option<Rate>,
-    /// Requests in flight at once from one client IP; 0 means no limit.
+    /// Open connections from one peer address (after the TLS handshake); 0 means no limit.
+    pub max_per_ip: u32,
+    /// Requests in flight at once from one client IP (429 beyond); 0 means no limit.
     pub max_in_flight_per_ip: u32,
+    /// Requests in flight at once in the whole process (503 beyond); 0 means no limit.
+    pub max_in_flight: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -156,6 +160,10 @@ pub struct BruteForceConfig {
     pub max_failures: u32,
     pub window_seconds: u64,
     pub block_seconds: u64,
+    /// Also count refused bearer tokens and session cookies (per IP). Off by default: a
+    /// signed token cannot be guessed, and clients behind one address retrying an expired
+    /// token would lock each other out.
+    pub count_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -223,7 +231,9 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
             accept_per_ip: Some(Rate::new(600, Period::Minute, 100)),
+            max_per_ip: 256,
             max_in_flight_per_ip: 256,
+            max_in_flight: 10_000,
         }
     }
 }
@@ -234,6 +244,7 @@ impl Default for BruteForceConfig {
             max_failures: 5,
             window_seconds: 60,
             block_seconds: 300,
+            count_tokens: false,
         }
     }
 }

@@ -339,16 +339,32 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
 
     /// Sweeps every `every` on a background thread for as long as the limiter is alive.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) {
-        let weak: Weak<Self> = Arc::downgrade(self);
-        std::thread::Builder::new()
-            .name("ratelimit-sweep".into())
-            .spawn(move || loop {
-                std::thread::sleep(every);
-                match weak.upgrade() {
-                    Some(limiter) => limiter.sweep(),
-                    None => return,
-                }
-            })
-            .expect("spawning the sweeper thread");
+        spawn_sweeper(self, every);
     }
+}
+
+/// State with idle entries to drop from time to time.
+pub trait Sweep: Send + Sync + 'static {
+    fn sweep(&self);
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Sweep for Limiter<C> {
+    fn sweep(&self) {
+        Limiter::sweep(self);
+    }
+}
+
+/// Sweeps `target` every `every` on a background thread for as long as it is alive.
+pub fn spawn_sweeper<T: Sweep>(target: &Arc<T>, every: Duration) {
+    let weak: Weak<T> = Arc::downgrade(target);
+    std::thread::Builder::new()
+        .name("ratelimit-sweep".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            match weak.upgrade() {
+                Some(target) => target.sweep(),
+                None => return,
+            }
+        })
+        .expect("spawning the sweeper thread");
 }

@@ -105,14 +105,17 @@ routes = "{cfg}/routes.toml"
     }
 
     pub fn client(&self) -> reqwest::Client {
+        self.client_builder().build().unwrap()
+    }
+
+    /// A client trusting this proxy's CA, resolving `localhost` to it.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
         let ca = std::fs::read(self.dir.path().join("certs/ca.pem")).unwrap();
         reqwest::Client::builder()
             .use_rustls_tls()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
             .resolve("localhost", self.addr)
             .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap()
     }
 
     /// `mimir-proxy <args> --config <this proxy's config>`.

@@ -136,6 +136,8 @@ pub struct Options {
     pub trusted_proxies: &'static str,
     pub grace_period_seconds: u64,
     pub header_timeout_seconds: u64,
+    /// `limits.max_body_bytes` ([`MAX_BODY_BYTES`] unless a test needs larger bodies).
+    pub max_body_bytes: usize,
     pub redirect: bool,
     /// `tls.client_ca`: require client certificates signed by this CA.
     pub client_ca: Option<PathBuf>,
@@ -175,6 +177,7 @@ impl Options {
             trusted_proxies: "[]",
             grace_period_seconds: 1,
             header_timeout_seconds: 5,
+            max_body_bytes: MAX_BODY_BYTES,
             redirect: false,
             client_ca: None,
             generate_dev_cert: false,
@@ -261,7 +264,7 @@ trusted_proxies = {trusted}
 [limits]
 max_uri_bytes = {MAX_URI_BYTES}
 max_header_bytes = {MAX_HEADER_BYTES}
-max_body_bytes = {MAX_BODY_BYTES}
+max_body_bytes = {max_body}
 client_header_timeout_seconds = {header_timeout}
 client_body_timeout_seconds = {BODY_TIMEOUT_SECONDS}
 
@@ -276,6 +279,7 @@ level = "info"
             read_timeout = opts.read_timeout_seconds,
             trusted = opts.trusted_proxies,
             header_timeout = opts.header_timeout_seconds,
+            max_body = opts.max_body_bytes,
             generate = opts.generate_dev_cert,
             extra = if opts.extra_toml.contains("[authz]") {
                 opts.extra_toml.clone()
@@ -501,6 +505,11 @@ impl Drop for Core {
 }
 
 pub async fn start_core() -> Core {
+    start_core_with(&[]).await
+}
+
+/// [`start_core`] with further environment variables (e.g. `MIMIR_PROXY_PUBLIC_KEY_FILE`).
+pub async fn start_core_with(env: &[(&str, &std::ffi::OsStr)]) -> Core {
     let bin = std::env::var_os("MIMIR_CORE_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -517,6 +526,7 @@ pub async fn start_core() -> Core {
         .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
         .env("MIMIR_DATA_DIR", dir.path().join("data"))
         .env("MIMIR_INDEX_ROOTS", dir.path())
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

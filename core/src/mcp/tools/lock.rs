@@ -111,6 +111,8 @@ mod tests {
             updated: String::new(),
             created_by: None,
             updated_by: None,
+            sensitivity: None,
+            pii: Vec::new(),
         }
     }
 

@@ -297,6 +297,8 @@ mod tests {
             updated: String::new(),
             created_by: None,
             updated_by: None,
+            sensitivity: None,
+            pii: Vec::new(),
         };
         let summary = node_summary(&node);
         assert_eq!(

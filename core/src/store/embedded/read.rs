@@ -78,7 +78,8 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
-/// Case-insensitive (ASCII, as SQLite's LIKE) substring match over ids and string properties.
+/// Case-insensitive (ASCII, as SQLite's LIKE) substring match over ids and string properties
+/// (the classification label excepted, as in `embedding::node_text`).
 pub(super) fn search_nodes(
     conn: &Connection,
     text: &str,
@@ -89,7 +90,8 @@ pub(super) fn search_nodes(
         r"SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}
           AND (id LIKE ?2 ESCAPE '\'
                OR EXISTS (SELECT 1 FROM json_each(nodes.properties) AS p
-                          WHERE p.type = 'text' AND p.value LIKE ?2 ESCAPE '\'))
+                          WHERE p.type = 'text' AND p.key <> 'sensitivity'
+                                AND p.value LIKE ?2 ESCAPE '\'))
           ORDER BY created, id LIMIT ?3"
     );
     let params = (

@@ -59,6 +59,8 @@ pub(super) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
         updated: row.get(4)?,
         created_by: row.get(5)?,
         updated_by: row.get(6)?,
+        sensitivity: None,
+        pii: Vec::new(),
     })
 }
 

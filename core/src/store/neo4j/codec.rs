@@ -218,6 +218,8 @@ pub(super) fn node_from(value: Value) -> StoreResult<Node> {
         updated: take_string(&mut map, "updated")?,
         created_by: take_optional_string(&mut map, "created_by")?,
         updated_by: take_optional_string(&mut map, "updated_by")?,
+        sensitivity: None,
+        pii: Vec::new(),
         properties: user_properties(map, NODE_KEYS)?,
     })
 }
@@ -286,6 +288,8 @@ mod tests {
             updated: "2024-01-02T00:00:00.000Z".into(),
             created_by: Some("alice".into()),
             updated_by: None,
+            sensitivity: None,
+            pii: Vec::new(),
         };
         let mut stored = node_record(&node, Some(&[0.5, -0.25]));
         assert_eq!(stored["~id"], json!("shadow"));

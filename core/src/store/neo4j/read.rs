@@ -131,7 +131,12 @@ pub(super) async fn search_nodes(
          {NODE_RESULT} ORDER BY n.created, n.id LIMIT $limit",
         match_nodes(types)
     );
-    let system: Vec<String> = NODE_KEYS.iter().map(|k| k.to_string()).collect();
+    // The classification label is not content (as in `embedding::node_text`).
+    let system: Vec<String> = NODE_KEYS
+        .iter()
+        .chain([&crate::governance::SENSITIVITY_KEY])
+        .map(|k| k.to_string())
+        .collect();
     let q = with_types(cypher, types)
         .param("text", text)
         .param("system", system)

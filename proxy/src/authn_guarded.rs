@@ -1,0 +1,46 @@
+//! Authentication behind the brute-force guard: a blocked address or name is refused before its
+//! credential is checked, and a refused credential counts towards a block. One sequence for the
+//! gateway and the nginx `auth_request` endpoint, so a guesser gains nothing by choosing either.
+
+use http::HeaderMap;
+use std::sync::Arc;
+
+use crate::audit::authn_trail::{Attempt, AuthTrail, Credentials};
+use crate::authn::{AuthFailure, Authenticator, Principal};
+use crate::ratelimit::bruteforce::Blocked;
+
+#[derive(Debug)]
+pub enum Refused {
+    /// The address or the name is blocked: 429.
+    Blocked(Blocked),
+    /// Not authenticated (recorded when a credential was presented and refused).
+    Failed(AuthFailure),
+}
+
+/// A request with `headers` and `query`; `method` and `host` are for the session CSRF check.
+pub async fn authenticate(
+    auth: &Authenticator,
+    trail: &AuthTrail,
+    attempt: &Attempt,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    host: &str,
+) -> Result<Arc<Principal>, Refused> {
+    let presented = Credentials::of(headers, query, auth.config.allow_query_credentials);
+    if let Some(p) = &presented {
+        if let Err(blocked) = trail.check(attempt, p.name.as_deref()) {
+            trail.refused(attempt, &blocked).await;
+            return Err(Refused::Blocked(blocked));
+        }
+    }
+    let verdict = auth
+        .authenticate_request(headers, query, &attempt.method, host)
+        .await;
+    if let (Err(AuthFailure::Invalid(_)), Some(p)) = (&verdict, &presented) {
+        let reason = p.refusal_reason();
+        trail
+            .failed(attempt, p.kind, p.method, p.name.as_deref(), reason)
+            .await;
+    }
+    verdict.map_err(Refused::Failed)
+}
