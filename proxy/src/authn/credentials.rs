@@ -2,7 +2,8 @@
 //! is present but not `Bearer` is an error, never "no credential" (the original server let
 //! such requests through unauthenticated).
 
-use http::HeaderMap;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName};
 
 use super::apikey;
 
@@ -10,6 +11,22 @@ use super::apikey;
 pub const SESSION_COOKIE: &str = "mimir_session";
 /// Query parameters that carry credentials in upstream Mimir.
 pub const QUERY_CREDENTIALS: &[&str] = &["access_token", "api_key"];
+/// A prebuilt name: looking a header up by `&str` parses and hashes the name every time.
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// RFC 6750 b64token characters. A table, because every byte of every bearer token is checked
+/// on the hot path.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        table[i] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        i += 1;
+    }
+    table
+};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Credential<'a> {
@@ -44,10 +61,10 @@ pub fn extract<'a>(
         found = Some(credential);
         Ok(())
     };
-    if let Some(value) = single(headers, "authorization")? {
+    if let Some(value) = single(headers, AUTHORIZATION)? {
         put(bearer(value)?)?;
     }
-    if let Some(value) = single(headers, "x-api-key")? {
+    if let Some(value) = single(headers, X_API_KEY)? {
         let key = value
             .to_str()
             .map_err(|_| CredentialError::Invalid("invalid API key"))?;
@@ -79,10 +96,10 @@ pub fn extract<'a>(
     found.ok_or(CredentialError::Missing)
 }
 
-fn single<'a>(
-    headers: &'a HeaderMap,
-    name: &str,
-) -> Result<Option<&'a http::HeaderValue>, CredentialError> {
+fn single(
+    headers: &HeaderMap,
+    name: HeaderName,
+) -> Result<Option<&http::HeaderValue>, CredentialError> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
@@ -92,21 +109,21 @@ fn single<'a>(
 }
 
 fn bearer(value: &http::HeaderValue) -> Result<Credential<'_>, CredentialError> {
-    let value = value
-        .to_str()
-        .map_err(|_| CredentialError::Invalid("invalid Authorization header"))?;
-    let (scheme, token) = value
-        .split_once(' ')
+    let value = value.as_bytes();
+    let space = value
+        .iter()
+        .position(|&b| b == b' ')
         .ok_or(CredentialError::Invalid("Authorization must be Bearer"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (scheme, token) = (&value[..space], value[space + 1..].trim_ascii());
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Err(CredentialError::Invalid("Authorization must be Bearer"));
     }
-    let token = token.trim();
-    // RFC 6750 b64token characters.
-    let b64token = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
-    if token.is_empty() || !token.bytes().all(b64token) {
+    if token.is_empty() || !token.iter().all(|&b| B64TOKEN[usize::from(b)]) {
         return Err(CredentialError::Invalid("malformed bearer token"));
     }
+    // Only ASCII is left, so this cannot fail.
+    let token = std::str::from_utf8(token)
+        .map_err(|_| CredentialError::Invalid("malformed bearer token"))?;
     Ok(classify(token))
 }
 
@@ -121,7 +138,7 @@ fn classify(token: &str) -> Credential<'_> {
 /// The value of cookie `name`; sent twice is ambiguous.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Result<Option<String>, CredentialError> {
     let mut found = None;
-    for header in headers.get_all(http::header::COOKIE) {
+    for header in headers.get_all(COOKIE) {
         let Ok(text) = header.to_str() else { continue };
         for pair in text.split(';') {
             if let Some((n, value)) = pair.trim().split_once('=') {
@@ -172,6 +189,8 @@ mod tests {
             "Bearer a b",
             "Token abc",
             "Bearer <x>",
+            "Bearer a\tb",
+            "Bearerx.y.z",
         ] {
             let h = headers(&[("authorization", bad)]);
             assert!(
