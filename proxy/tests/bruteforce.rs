@@ -287,7 +287,11 @@ async fn the_sign_in_form_is_guarded_too() {
     for i in 0..6 {
         assert_eq!(form(WRONG).await.unwrap().status(), 401, "failure {i}");
     }
-    assert_blocked(form("Al1ce-secret-pw").await.unwrap(), "form, blocked address").await;
+    assert_blocked(
+        form("Al1ce-secret-pw").await.unwrap(),
+        "form, blocked address",
+    )
+    .await;
     let api = login(&proxy, "203.0.113.77", "bob", "B0b-secret-pw").await;
     assert_blocked(api, "/auth/login from the same address").await;
 }
