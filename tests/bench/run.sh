@@ -4,8 +4,9 @@
 #   (b) bare pingora passthrough with no filters (proxy/examples/passthrough.rs),
 #   (c) mimir-proxy,
 #   (d) nginx configured as the seed's Option-1 TLS reverse proxy,
-# all on loopback in one run; prints requests/s, p50/p99 and RSS with ratios against (d),
-# then p99 at a fixed rate of half of (c)'s maximum.
+#   (e) mimir-proxy as (c) plus the audit trail (file sink with hash chain, async mode),
+# all on loopback in one run; prints requests/s, p50/p99 and RSS with ratios against (d), the
+# per-request cost of auditing ((e) against (c)), then p99 at a fixed rate of half of (c)'s maximum.
 # Needs: wrk, hey, nginx (apt-get install -y wrk hey nginx-light). Usage: tests/bench/run.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,10 +60,11 @@ PIDS+=("$(sleep 0.5; cat "$WORK/nginx.pid")")
   >"$WORK/passthrough.log" 2>&1 &
 PIDS+=($!)
 
-cat > "$WORK/policy.toml" <<TOML
+policy() { # listen-port admin-port [extra TOML]
+cat <<TOML
 [server]
-listen = "127.0.0.1:18444"
-admin_listen = "127.0.0.1:19090"
+listen = "127.0.0.1:$1"
+admin_listen = "127.0.0.1:$2"
 threads = 2
 [tls]
 cert = "$WORK/certs/server.pem"
@@ -77,7 +79,11 @@ level = "warn"
 # `cargo bench -p mimir-proxy --bench ratelimit`.
 [traffic]
 rate_limits = false
+${3:-}
 TOML
+}
+policy 18444 19090 > "$WORK/policy.toml"
+policy 18446 19091 "$(printf '[audit]\nenabled = true\nmode = "async"\ndestinations = ["file"]\n[audit.file]\npath = "%s"' "$WORK/audit/audit.log")" > "$WORK/policy-audit.toml"
 # Every request is a realistic authenticated one: an API key with the developer role reading a node
 # (authentication, authorization and the rest of the pipeline all run).
 KEY=$("$BIN/mimir-proxy" keys create --config "$WORK/policy.toml" --name bench --roles developer --expires 1d | grep '^mimir_')
@@ -85,9 +91,11 @@ AUTH="Authorization: Bearer $KEY"
 PATH_UNDER_TEST=/api/nodes/bench
 "$BIN/mimir-proxy" run --config "$WORK/policy.toml" >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
+"$BIN/mimir-proxy" run --config "$WORK/policy-audit.toml" >"$WORK/proxy-audit.log" 2>&1 &
+PIDS+=($!)
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-for port in 18080 18443 18444 18445; do wait_port "$port"; done
+for port in 18080 18443 18444 18445 18446; do wait_port "$port"; done
 
 rss_kb() { # total RSS of a process and its children
   local pid="$1"; ps -o rss= -p "$pid" $(pgrep -P "$pid" | sed 's/^/-p /') | awk '{s+=$1} END {print s}'
@@ -111,15 +119,18 @@ run a-upstream http://127.0.0.1:18080 "$NGINX_PID"
 run b-pingora https://127.0.0.1:18443 "${PIDS[1]}"
 run c-mimir-proxy https://127.0.0.1:18444 "${PIDS[2]}"
 run d-nginx https://127.0.0.1:18445 "$NGINX_PID"
+run e-audited https://127.0.0.1:18446 "${PIDS[3]}"
 
 echo
 echo "wrk -t2 -c$CONNS -d${DURATION}s --latency GET $PATH_UNDER_TEST with an API key, 1 KiB responses, keep-alive, TLS except (a)"
 printf '%-15s %12s %10s %10s %10s %12s\n' target req/s p50_ms p99_ms rss_kB "vs nginx"
-for t in a-upstream b-pingora c-mimir-proxy d-nginx; do
+for t in a-upstream b-pingora c-mimir-proxy d-nginx e-audited; do
   printf '%-15s %12s %10s %10s %10s %11.2fx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
     "$(awk -v a="${RPS[$t]}" -v b="${RPS[d-nginx]}" 'BEGIN {print a/b}')"
 done
 echo "(RSS of (a) and (d) is the shared nginx master + workers.)"
+echo "audit trail: $(awk -v e="${RPS[e-audited]}" -v c="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%.2fx throughput of (c), %.1f us added per request", e/c, (1/e-1/c)*1e6}')"
+echo "audit records written by (e): $(wc -l < "$WORK/audit/audit.log")"
 
 # Latency at half of mimir-proxy's maximum throughput, fixed rate (hey: -q is per worker;
 # -host so hey sends SNI `localhost`, not `127.0.0.1:PORT`, which rustls rightly refuses).

@@ -72,12 +72,14 @@ impl SensitivityDefaults {
             .unwrap_or(self.fallback)
     }
 
-    /// The highest level any type defaults to.
-    pub fn highest(&self) -> Sensitivity {
-        self.by_type
-            .values()
-            .copied()
-            .fold(self.fallback, Sensitivity::max)
+    /// The level of every type not named in [`Self::named`].
+    pub fn fallback(&self) -> Sensitivity {
+        self.fallback
+    }
+
+    /// The types given a level of their own, with that level.
+    pub fn named(&self) -> impl Iterator<Item = (&str, Sensitivity)> {
+        self.by_type.iter().map(|(t, level)| (t.as_str(), *level))
     }
 
     /// Parses `type=level` pairs separated by commas; `*` sets the fallback (built-in: internal).

@@ -5,23 +5,22 @@
 //!
 //! Classification and PII tags live in the node's properties (`sensitivity`, `pii`), so both
 //! stores keep them with no schema of their own; the view lifts them out into the node's
-//! `sensitivity` and `pii` fields for callers.
+//! `sensitivity` and `pii` fields for callers. What a caller may see is decided here
+//! ([`Classification::visibility`]) and filtered by the store itself
+//! ([`GraphStore::restricted`]), so pages are full and nothing hidden is read.
 
 use super::pii::{self, PiiMode};
 use super::{Sensitivity, SensitivityDefaults, PII_KEY, SENSITIVITY_KEY};
 use crate::store::properties::flatten;
-use crate::store::walk::Walk;
+use crate::store::visibility::Types;
 use crate::store::{
     Direction, Edge, GraphStore, LockOutcome, NewNode, Node, NodeQuery, Properties, ScoredNode,
-    StoreError, StoreResult, Subgraph, WriteOp, WriteResult,
+    StoreError, StoreResult, Subgraph, Visibility, WriteOp, WriteResult,
 };
 use async_trait::async_trait;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Nodes read per page when results must be filtered before a limit applies.
-const PAGE: usize = 500;
 
 /// How writes are classified: the default level per type and what PII detection does.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +40,34 @@ impl Classification {
             }
             Some(_) => Sensitivity::Restricted,
         }
+    }
+
+    /// The nodes a caller with `clearance` sees: those whose level is at most `clearance`
+    /// (see [`Self::level_of`]); `None` when that is every node.
+    pub fn visibility(&self, clearance: Sensitivity) -> Option<Visibility> {
+        if clearance == Sensitivity::Restricted {
+            // Even an unreadable label counts as restricted, so nothing is above this.
+            return None;
+        }
+        let labels = Sensitivity::ALL
+            .into_iter()
+            .filter(|level| *level <= clearance)
+            .map(|level| level.as_str().to_owned())
+            .collect();
+        let defaults = &self.defaults;
+        let fallback_shown = defaults.fallback() <= clearance;
+        // The named types whose default differs in visibility from the fallback's.
+        let exceptions = defaults
+            .named()
+            .filter(|(_, level)| (*level <= clearance) != fallback_shown)
+            .map(|(node_type, _)| node_type.to_owned())
+            .collect();
+        let unlabelled = if fallback_shown {
+            Types::all_but(exceptions)
+        } else {
+            Types::only(exceptions)
+        };
+        Some(Visibility { labels, unlabelled })
     }
 
     /// The node as callers see it: level and PII kinds as fields, not properties.
@@ -99,7 +126,8 @@ fn invalid_level(text: &str) -> StoreError {
 }
 
 pub struct GovernedStore {
-    inner: Arc<dyn GraphStore>,
+    /// The store restricted to what the caller may see: every read goes through it.
+    store: Arc<dyn GraphStore>,
     rules: Arc<Classification>,
     clearance: Sensitivity,
 }
@@ -110,40 +138,15 @@ impl GovernedStore {
         rules: Arc<Classification>,
         clearance: Sensitivity,
     ) -> Self {
+        let store = match rules.visibility(clearance) {
+            Some(visibility) => inner.restricted(&visibility),
+            None => inner,
+        };
         Self {
-            inner,
+            store,
             rules,
             clearance,
         }
-    }
-
-    fn visible(&self, node: &Node) -> bool {
-        self.rules.level_of(node) <= self.clearance
-    }
-
-    /// Whether no stored node is above the caller's clearance, so that listings and counts can
-    /// be answered by the store directly (the common case: most graphs hold no node above
-    /// the default level). One filtered lookup per level above the clearance.
-    async fn sees_all(&self) -> StoreResult<bool> {
-        if self.clearance == Sensitivity::Restricted {
-            return Ok(true);
-        }
-        if self.rules.defaults.highest() > self.clearance {
-            return Ok(false);
-        }
-        for level in Sensitivity::ALL.iter().filter(|l| **l > self.clearance) {
-            let query = NodeQuery {
-                filters: [(SENSITIVITY_KEY.to_owned(), Value::from(level.as_str()))]
-                    .into_iter()
-                    .collect(),
-                limit: 1,
-                ..NodeQuery::default()
-            };
-            if !self.inner.query_nodes(&query).await?.is_empty() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 
     fn refuse_above_clearance(&self, level: Sensitivity) -> StoreResult<()> {
@@ -156,56 +159,12 @@ impl GovernedStore {
         Ok(())
     }
 
-    /// The stored node `id` if the caller may see it (`None` when absent or hidden).
-    async fn visible_raw(&self, id: &str) -> StoreResult<Option<Node>> {
-        Ok(self.inner.get_node(id).await?.filter(|n| self.visible(n)))
-    }
-
+    /// The stored node `id` if the caller may see it, or `NotFound` (absent and hidden alike).
     async fn require_visible(&self, id: &str) -> StoreResult<Node> {
-        self.visible_raw(id)
+        self.store
+            .get_node(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("node {id}")))
-    }
-
-    /// Whether each of `ids` is visible, looked up once each.
-    async fn visibility(
-        &self,
-        ids: impl IntoIterator<Item = &String>,
-    ) -> StoreResult<HashSet<String>> {
-        let mut visible = HashSet::new();
-        let mut checked = HashSet::new();
-        for id in ids {
-            if checked.insert(id.clone()) && self.visible_raw(id).await?.is_some() {
-                visible.insert(id.clone());
-            }
-        }
-        Ok(visible)
-    }
-
-    async fn edge_visible(&self, edge: &Edge) -> StoreResult<bool> {
-        Ok(self.visible_raw(&edge.source).await?.is_some()
-            && self.visible_raw(&edge.target).await?.is_some())
-    }
-
-    /// Every visible stored node of `query` (its limit and offset ignored), read page by page
-    /// until `want` are found.
-    async fn visible_nodes(&self, query: &NodeQuery, want: usize) -> StoreResult<Vec<Node>> {
-        let mut found = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = NodeQuery {
-                limit: PAGE,
-                offset,
-                ..query.clone()
-            };
-            let nodes = self.inner.query_nodes(&page).await?;
-            let read = nodes.len();
-            found.extend(nodes.into_iter().filter(|n| self.visible(n)));
-            if read < PAGE || found.len() >= want {
-                return Ok(found);
-            }
-            offset += read;
-        }
     }
 
     /// Write ops as the caller may issue them, classified. `added` tracks the nodes of this
@@ -232,19 +191,17 @@ impl GovernedStore {
             }
             WriteOp::AddEdge(new) => {
                 for end in [&new.source, &new.target] {
-                    // A node unknown here may be added earlier in the batch or be missing;
-                    // the store decides. Only an existing hidden node is refused here.
-                    if !added.contains_key(end) && self.inner.get_node(end).await?.is_some() {
+                    // Writes are not filtered: an end must be added earlier in the batch or
+                    // be visible, or the edge would reach a hidden node.
+                    if !added.contains_key(end) {
                         self.require_visible(end).await?;
                     }
                 }
                 WriteOp::AddEdge(new)
             }
             WriteOp::DeleteEdge { id } => {
-                if let Some(edge) = self.inner.get_edge(&id).await? {
-                    if !self.edge_visible(&edge).await? {
-                        return Err(StoreError::NotFound(format!("edge {id}")));
-                    }
+                if self.store.get_edge(&id).await?.is_none() {
+                    return Err(StoreError::NotFound(format!("edge {id}")));
                 }
                 WriteOp::DeleteEdge { id }
             }
@@ -304,56 +261,25 @@ impl GovernedStore {
             other => other,
         }
     }
-
-    /// Visible nodes reachable from `start` within `depth` hops of the stored walk, without
-    /// passing through hidden nodes. The stored walk holds every edge such a walk can use.
-    fn visible_walk(
-        start: &str,
-        stored: &Subgraph,
-        visible: &HashSet<String>,
-        direction: Direction,
-        depth: usize,
-    ) -> (Vec<String>, Vec<Edge>) {
-        let mut adjacent: HashMap<&str, Vec<&Edge>> = HashMap::new();
-        for edge in &stored.edges {
-            if visible.contains(&edge.source) && visible.contains(&edge.target) {
-                if direction != Direction::In {
-                    adjacent.entry(&edge.source).or_default().push(edge);
-                }
-                if direction != Direction::Out {
-                    adjacent.entry(&edge.target).or_default().push(edge);
-                }
-            }
-        }
-        for edges in adjacent.values_mut() {
-            edges.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
-            edges.dedup_by(|a, b| a.id == b.id);
-        }
-        let mut walk = Walk::new(start);
-        for _ in 0..depth {
-            let hop = walk.hop(|id| {
-                Ok(adjacent
-                    .get(id)
-                    .map(|edges| edges.iter().map(|e| (*e).clone()).collect())
-                    .unwrap_or_default())
-            });
-            if !matches!(hop, Ok(true)) {
-                break;
-            }
-        }
-        walk.into_parts()
-    }
 }
 
 #[async_trait]
 impl GraphStore for GovernedStore {
+    fn restricted(&self, visibility: &Visibility) -> Arc<dyn GraphStore> {
+        Arc::new(Self {
+            store: self.store.restricted(visibility),
+            rules: Arc::clone(&self.rules),
+            clearance: self.clearance,
+        })
+    }
+
     async fn apply(&self, ops: Vec<WriteOp>, actor: Option<&str>) -> StoreResult<Vec<WriteResult>> {
         let mut added = HashMap::new();
         let mut governed = Vec::with_capacity(ops.len());
         for op in ops {
             governed.push(self.govern(op, &mut added).await?);
         }
-        let results = self.inner.apply(governed, actor).await?;
+        let results = self.store.apply(governed, actor).await?;
         Ok(results
             .into_iter()
             .map(|r| self.present_result(r))
@@ -361,56 +287,24 @@ impl GraphStore for GovernedStore {
     }
 
     async fn get_node(&self, id: &str) -> StoreResult<Option<Node>> {
-        Ok(self.visible_raw(id).await?.map(|n| self.rules.present(n)))
+        Ok(self
+            .store
+            .get_node(id)
+            .await?
+            .map(|n| self.rules.present(n)))
     }
 
     async fn query_nodes(&self, query: &NodeQuery) -> StoreResult<Vec<Node>> {
-        let nodes = if self.sees_all().await? {
-            // Still filtered: a stored level no writer could have set counts as restricted.
-            let mut nodes = self.inner.query_nodes(query).await?;
-            nodes.retain(|n| self.visible(n));
-            nodes
-        } else {
-            let want = match query.limit {
-                0 => usize::MAX,
-                limit => query.offset.saturating_add(limit),
-            };
-            let visible = self
-                .visible_nodes(query, want)
-                .await?
-                .into_iter()
-                .skip(query.offset);
-            match query.limit {
-                0 => visible.collect(),
-                limit => visible.take(limit).collect(),
-            }
-        };
+        let nodes = self.store.query_nodes(query).await?;
         Ok(nodes.into_iter().map(|n| self.rules.present(n)).collect())
     }
 
     async fn count_nodes(&self, node_types: &[String]) -> StoreResult<usize> {
-        if self.sees_all().await? {
-            return self.inner.count_nodes(node_types).await;
-        }
-        let query = NodeQuery {
-            node_types: node_types.to_vec(),
-            ..NodeQuery::default()
-        };
-        Ok(self.visible_nodes(&query, usize::MAX).await?.len())
+        self.store.count_nodes(node_types).await
     }
 
     async fn count_by_type(&self) -> StoreResult<Vec<(String, usize)>> {
-        if self.sees_all().await? {
-            return self.inner.count_by_type().await;
-        }
-        let mut counts = std::collections::BTreeMap::<String, usize>::new();
-        for node in self
-            .visible_nodes(&NodeQuery::default(), usize::MAX)
-            .await?
-        {
-            *counts.entry(node.node_type).or_default() += 1;
-        }
-        Ok(counts.into_iter().collect())
+        self.store.count_by_type().await
     }
 
     async fn search_nodes(
@@ -419,17 +313,8 @@ impl GraphStore for GovernedStore {
         node_types: &[String],
         limit: usize,
     ) -> StoreResult<Vec<Node>> {
-        let mut nodes = self.inner.search_nodes(text, node_types, limit).await?;
-        // A full page with hidden nodes in it may hide visible matches past the limit.
-        if limit > 0 && nodes.len() == limit && !nodes.iter().all(|n| self.visible(n)) {
-            nodes = self.inner.search_nodes(text, node_types, 0).await?;
-        }
-        let visible = nodes.into_iter().filter(|n| self.visible(n));
-        let visible: Vec<Node> = match limit {
-            0 => visible.collect(),
-            limit => visible.take(limit).collect(),
-        };
-        Ok(visible.into_iter().map(|n| self.rules.present(n)).collect())
+        let nodes = self.store.search_nodes(text, node_types, limit).await?;
+        Ok(nodes.into_iter().map(|n| self.rules.present(n)).collect())
     }
 
     async fn vector_search(
@@ -439,18 +324,10 @@ impl GraphStore for GovernedStore {
         limit: usize,
         min_similarity: f32,
     ) -> StoreResult<Vec<ScoredNode>> {
-        let search = |limit| {
-            self.inner
-                .vector_search(query, node_types, limit, min_similarity)
-        };
-        let mut scored = search(limit).await?;
-        if limit > 0 && scored.len() == limit && !scored.iter().all(|s| self.visible(&s.node)) {
-            scored = search(0).await?;
-        }
-        scored.retain(|s| self.visible(&s.node));
-        if limit > 0 {
-            scored.truncate(limit);
-        }
+        let scored = self
+            .store
+            .vector_search(query, node_types, limit, min_similarity)
+            .await?;
         Ok(scored
             .into_iter()
             .map(|s| ScoredNode {
@@ -461,10 +338,7 @@ impl GraphStore for GovernedStore {
     }
 
     async fn get_edge(&self, id: &str) -> StoreResult<Option<Edge>> {
-        match self.inner.get_edge(id).await? {
-            Some(edge) if self.edge_visible(&edge).await? => Ok(Some(edge)),
-            _ => Ok(None),
-        }
+        self.store.get_edge(id).await
     }
 
     async fn edges_of(
@@ -473,14 +347,7 @@ impl GraphStore for GovernedStore {
         direction: Direction,
         edge_type: Option<&str>,
     ) -> StoreResult<Vec<Edge>> {
-        self.require_visible(node_id).await?;
-        let edges = self.inner.edges_of(node_id, direction, edge_type).await?;
-        let ends: Vec<&String> = edges.iter().flat_map(|e| [&e.source, &e.target]).collect();
-        let visible = self.visibility(ends).await?;
-        Ok(edges
-            .into_iter()
-            .filter(|e| visible.contains(&e.source) && visible.contains(&e.target))
-            .collect())
+        self.store.edges_of(node_id, direction, edge_type).await
     }
 
     async fn neighborhood(
@@ -490,56 +357,23 @@ impl GraphStore for GovernedStore {
         edge_type: Option<&str>,
         depth: usize,
     ) -> StoreResult<Subgraph> {
-        self.require_visible(node_id).await?;
-        let stored = self
-            .inner
+        let walk = self
+            .store
             .neighborhood(node_id, direction, edge_type, depth)
             .await?;
-        let mut visible: HashSet<String> = stored
-            .nodes
-            .iter()
-            .filter(|n| self.visible(n))
-            .map(|n| n.id.clone())
-            .collect();
-        visible.insert(node_id.to_owned());
-        let (found, edges) = Self::visible_walk(node_id, &stored, &visible, direction, depth);
-        let mut by_id: HashMap<String, Node> = stored
-            .nodes
-            .into_iter()
-            .map(|n| (n.id.clone(), n))
-            .collect();
-        let nodes = found
-            .iter()
-            .filter_map(|id| by_id.remove(id))
-            .map(|n| self.rules.present(n))
-            .collect();
-        Ok(Subgraph { nodes, edges })
+        Ok(Subgraph {
+            nodes: walk
+                .nodes
+                .into_iter()
+                .map(|n| self.rules.present(n))
+                .collect(),
+            edges: walk.edges,
+        })
     }
 
+    /// Only what the caller can see is theirs to clear.
     async fn clear(&self, node_type: Option<&str>) -> StoreResult<usize> {
-        if self.clearance == Sensitivity::Restricted {
-            return self.inner.clear(node_type).await;
-        }
-        // Only what the caller can see is theirs to clear.
-        let query = NodeQuery {
-            node_types: node_type.map(|t| vec![t.to_owned()]).unwrap_or_default(),
-            ..NodeQuery::default()
-        };
-        let ids: Vec<String> = self
-            .visible_nodes(&query, usize::MAX)
-            .await?
-            .into_iter()
-            .map(|n| n.id)
-            .collect();
-        let count = ids.len();
-        for chunk in ids.chunks(PAGE) {
-            let ops = chunk
-                .iter()
-                .map(|id| WriteOp::DeleteNode { id: id.clone() })
-                .collect();
-            self.inner.apply(ops, None).await?;
-        }
-        Ok(count)
+        self.store.clear(node_type).await
     }
 
     async fn acquire_lock(
@@ -549,15 +383,45 @@ impl GraphStore for GovernedStore {
         timeout_ms: u64,
     ) -> StoreResult<LockOutcome> {
         self.require_visible(node_id).await?;
-        self.inner.acquire_lock(node_id, agent_id, timeout_ms).await
+        self.store.acquire_lock(node_id, agent_id, timeout_ms).await
     }
 
     async fn release_lock(&self, node_id: &str, agent_id: &str) -> StoreResult<LockOutcome> {
         self.require_visible(node_id).await?;
-        self.inner.release_lock(node_id, agent_id).await
+        self.store.release_lock(node_id, agent_id).await
     }
 
     async fn cleanup_locks(&self) -> StoreResult<usize> {
-        self.inner.cleanup_locks().await
+        self.store.cleanup_locks().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(defaults: &str) -> Classification {
+        Classification {
+            defaults: SensitivityDefaults::parse(defaults).expect("defaults"),
+            pii_mode: PiiMode::default(),
+        }
+    }
+
+    #[test]
+    fn visibility_follows_levels_and_type_defaults() {
+        let shown = rules("person=confidential").visibility(Sensitivity::Internal);
+        assert_eq!(
+            shown,
+            Some(Visibility {
+                labels: vec!["public".into(), "internal".into()],
+                unlabelled: Types::all_but(vec!["person".into()]),
+            })
+        );
+        let shown = rules("*=confidential, note=public, memo=restricted")
+            .visibility(Sensitivity::Public)
+            .expect("restricted");
+        assert_eq!(shown.labels, ["public"]);
+        assert_eq!(shown.unlabelled, Types::only(vec!["note".into()]));
+        assert_eq!(rules("").visibility(Sensitivity::Restricted), None);
     }
 }

@@ -13,7 +13,7 @@ pub(crate) use rows::insert_edge;
 
 use super::{
     Direction, Edge, GraphStore, LockOutcome, Node, NodeQuery, ScoredNode, StoreError, StoreResult,
-    Subgraph, WriteOp, WriteResult,
+    Subgraph, Visibility, WriteOp, WriteResult,
 };
 use anyhow::Context;
 use async_trait::async_trait;
@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 pub struct EmbeddedStore {
     conn: Arc<Mutex<Connection>>,
+    /// What reads show (`None`: everything); see [`GraphStore::restricted`].
+    visibility: Option<Visibility>,
 }
 
 impl EmbeddedStore {
@@ -34,7 +36,13 @@ impl EmbeddedStore {
             .with_context(|| format!("preparing the embedded store at {}", path.display()))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            visibility: None,
         })
+    }
+
+    /// The visibility parameter of this store's queries (see `rows::visible`).
+    fn vis(&self) -> Option<String> {
+        rows::visibility_param(self.visibility.as_ref())
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -58,6 +66,13 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl GraphStore for EmbeddedStore {
+    fn restricted(&self, visibility: &Visibility) -> Arc<dyn GraphStore> {
+        Arc::new(Self {
+            conn: Arc::clone(&self.conn),
+            visibility: Some(Visibility::narrowed(self.visibility.as_ref(), visibility)),
+        })
+    }
+
     async fn apply(&self, ops: Vec<WriteOp>, actor: Option<&str>) -> StoreResult<Vec<WriteResult>> {
         let actor = actor.map(str::to_owned);
         self.with_conn(move |conn| write::apply(conn, ops, actor.as_deref()))
@@ -65,24 +80,27 @@ impl GraphStore for EmbeddedStore {
     }
 
     async fn get_node(&self, id: &str) -> StoreResult<Option<Node>> {
-        let id = id.to_owned();
-        self.with_conn(move |conn| rows::load_node(conn, &id)).await
+        let (id, vis) = (id.to_owned(), self.vis());
+        self.with_conn(move |conn| read::get_node(conn, &id, vis.as_deref()))
+            .await
     }
 
     async fn query_nodes(&self, query: &NodeQuery) -> StoreResult<Vec<Node>> {
-        let query = query.clone();
-        self.with_conn(move |conn| read::query_nodes(conn, &query))
+        let (query, vis) = (query.clone(), self.vis());
+        self.with_conn(move |conn| read::query_nodes(conn, &query, vis.as_deref()))
             .await
     }
 
     async fn count_nodes(&self, node_types: &[String]) -> StoreResult<usize> {
-        let types = node_types.to_vec();
-        self.with_conn(move |conn| read::count_nodes(conn, &types))
+        let (types, vis) = (node_types.to_vec(), self.vis());
+        self.with_conn(move |conn| read::count_nodes(conn, &types, vis.as_deref()))
             .await
     }
 
     async fn count_by_type(&self) -> StoreResult<Vec<(String, usize)>> {
-        self.with_conn(read::count_by_type).await
+        let vis = self.vis();
+        self.with_conn(move |conn| read::count_by_type(conn, vis.as_deref()))
+            .await
     }
 
     async fn search_nodes(
@@ -91,8 +109,8 @@ impl GraphStore for EmbeddedStore {
         node_types: &[String],
         limit: usize,
     ) -> StoreResult<Vec<Node>> {
-        let (text, types) = (text.to_owned(), node_types.to_vec());
-        self.with_conn(move |conn| read::search_nodes(conn, &text, &types, limit))
+        let (text, types, vis) = (text.to_owned(), node_types.to_vec(), self.vis());
+        self.with_conn(move |conn| read::search_nodes(conn, &text, &types, limit, vis.as_deref()))
             .await
     }
 
@@ -103,14 +121,17 @@ impl GraphStore for EmbeddedStore {
         limit: usize,
         min_similarity: f32,
     ) -> StoreResult<Vec<ScoredNode>> {
-        let (query, types) = (query.to_vec(), node_types.to_vec());
-        self.with_conn(move |conn| read::vector_search(conn, &query, &types, limit, min_similarity))
-            .await
+        let (query, types, vis) = (query.to_vec(), node_types.to_vec(), self.vis());
+        self.with_conn(move |conn| {
+            read::vector_search(conn, &query, &types, limit, min_similarity, vis.as_deref())
+        })
+        .await
     }
 
     async fn get_edge(&self, id: &str) -> StoreResult<Option<Edge>> {
-        let id = id.to_owned();
-        self.with_conn(move |conn| rows::load_edge(conn, &id)).await
+        let (id, vis) = (id.to_owned(), self.vis());
+        self.with_conn(move |conn| read::get_edge(conn, &id, vis.as_deref()))
+            .await
     }
 
     async fn edges_of(
@@ -119,9 +140,11 @@ impl GraphStore for EmbeddedStore {
         direction: Direction,
         edge_type: Option<&str>,
     ) -> StoreResult<Vec<Edge>> {
-        let (id, edge_type) = (node_id.to_owned(), edge_type.map(str::to_owned));
-        self.with_conn(move |conn| read::edges_of(conn, &id, direction, edge_type.as_deref()))
-            .await
+        let (id, edge_type, vis) = (node_id.to_owned(), edge_type.map(str::to_owned), self.vis());
+        self.with_conn(move |conn| {
+            read::edges_of(conn, &id, direction, edge_type.as_deref(), vis.as_deref())
+        })
+        .await
     }
 
     async fn neighborhood(
@@ -131,16 +154,17 @@ impl GraphStore for EmbeddedStore {
         edge_type: Option<&str>,
         depth: usize,
     ) -> StoreResult<Subgraph> {
-        let (id, edge_type) = (node_id.to_owned(), edge_type.map(str::to_owned));
+        let (id, edge_type, vis) = (node_id.to_owned(), edge_type.map(str::to_owned), self.vis());
         self.with_conn(move |conn| {
-            read::neighborhood(conn, &id, direction, edge_type.as_deref(), depth)
+            let edge_type = edge_type.as_deref();
+            read::neighborhood(conn, &id, direction, edge_type, depth, vis.as_deref())
         })
         .await
     }
 
     async fn clear(&self, node_type: Option<&str>) -> StoreResult<usize> {
-        let node_type = node_type.map(str::to_owned);
-        self.with_conn(move |conn| write::clear(conn, node_type.as_deref()))
+        let (node_type, vis) = (node_type.map(str::to_owned), self.vis());
+        self.with_conn(move |conn| write::clear(conn, node_type.as_deref(), vis.as_deref()))
             .await
     }
 

@@ -8,6 +8,7 @@
 mod graph;
 mod locks;
 mod queries;
+mod restricted;
 mod writes;
 
 pub use graph::neighborhood_depth_and_direction;
@@ -16,6 +17,7 @@ pub use queries::{
     query_filters, query_pagination_and_counts, search_escapes_like_patterns,
     vector_search_ordering,
 };
+pub use restricted::restricted_reads;
 pub use writes::{
     batch_is_transactional, clear_all, clear_by_type, delete_cascades_to_edges, edge_crud,
     node_crud, node_validation,
@@ -52,6 +54,7 @@ pub async fn run_all(store: Arc<dyn GraphStore>) {
         lock_lifecycle,
         lock_expiry_and_cleanup,
         vector_search_ordering,
+        restricted_reads,
         clear_by_type,
         clear_all,
     );

@@ -2,24 +2,58 @@
 //! a caller (types, property names and values, search text) is a bound parameter.
 
 use super::rows::{
-    require_node, select_edges, select_nodes, sql_limit, types_param, EDGE_COLUMNS, NODE_COLUMNS,
+    require_node, select_edges, select_nodes, sql_limit, types_param, visible, EDGE_COLUMNS,
+    NODE_COLUMNS,
 };
 use crate::embedding::similarity;
 use crate::store::codec::decode_embedding;
 use crate::store::rules::check_filters;
 use crate::store::walk::Walk;
-use crate::store::{Direction, Edge, Node, NodeQuery, ScoredNode, StoreResult, Subgraph};
+use crate::store::{
+    Direction, Edge, Node, NodeQuery, ScoredNode, StoreError, StoreResult, Subgraph,
+};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
 
-/// Matches the bound type list (`json_each` of a JSON array), or everything when it is NULL.
-const TYPE_FILTER: &str = "(?1 IS NULL OR type IN (SELECT value FROM json_each(?1)))";
+/// Nodes of the bound type list `?1` (`json_each` of a JSON array; NULL: every type) that the
+/// visibility bound at `?2` shows.
+fn shown_nodes() -> String {
+    format!(
+        "(?1 IS NULL OR type IN (SELECT value FROM json_each(?1))) AND {}",
+        visible("nodes", 2)
+    )
+}
 
-pub(super) fn query_nodes(conn: &Connection, query: &NodeQuery) -> StoreResult<Vec<Node>> {
+/// The node `id` when it is shown.
+pub(super) fn get_node(
+    conn: &Connection,
+    id: &str,
+    vis: Option<&str>,
+) -> StoreResult<Option<Node>> {
+    let sql = format!(
+        "SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1 AND {}",
+        visible("nodes", 2)
+    );
+    Ok(select_nodes(conn, &sql, (id, vis))?.pop())
+}
+
+/// The node `id` when it is shown, or `NotFound` naming it.
+fn require_shown(conn: &Connection, id: &str, vis: Option<&str>) -> StoreResult<Node> {
+    get_node(conn, id, vis)?.ok_or_else(|| StoreError::NotFound(format!("node {id}")))
+}
+
+pub(super) fn query_nodes(
+    conn: &Connection,
+    query: &NodeQuery,
+    vis: Option<&str>,
+) -> StoreResult<Vec<Node>> {
     // Checked names are safe inside the JSON path built below.
     check_filters(&query.filters)?;
-    let mut params = vec![SqlValue::from(types_param(&query.node_types)?)];
-    let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}");
+    let mut params = vec![
+        SqlValue::from(types_param(&query.node_types)?),
+        SqlValue::from(vis.map(str::to_owned)),
+    ];
+    let mut sql = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {}", shown_nodes());
     for (name, value) in &query.filters {
         let (path, json) = (params.len() + 1, params.len() + 2);
         // Same JSON type (so `true` never equals `1`) and same value; objects and arrays compare
@@ -46,19 +80,31 @@ pub(super) fn query_nodes(conn: &Connection, query: &NodeQuery) -> StoreResult<V
     select_nodes(conn, &sql, params_from_iter(params))
 }
 
-pub(super) fn count_nodes(conn: &Connection, types: &[String]) -> StoreResult<usize> {
-    let sql = format!("SELECT count(*) FROM nodes WHERE {TYPE_FILTER}");
+pub(super) fn count_nodes(
+    conn: &Connection,
+    types: &[String],
+    vis: Option<&str>,
+) -> StoreResult<usize> {
+    let sql = format!("SELECT count(*) FROM nodes WHERE {}", shown_nodes());
     let count: i64 = conn
         .prepare_cached(&sql)?
-        .query_row([types_param(types)?], |r| r.get(0))?;
+        .query_row((types_param(types)?, vis), |r| r.get(0))?;
     Ok(usize::try_from(count).unwrap_or_default())
 }
 
-pub(super) fn count_by_type(conn: &mut Connection) -> StoreResult<Vec<(String, usize)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT type, count(*) FROM nodes GROUP BY type ORDER BY type")?;
+pub(super) fn count_by_type(
+    conn: &Connection,
+    vis: Option<&str>,
+) -> StoreResult<Vec<(String, usize)>> {
+    let sql = format!(
+        "SELECT type, count(*) FROM nodes WHERE {} GROUP BY type ORDER BY type",
+        shown_nodes()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let counts = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map((None::<String>, vis), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
         .map(|row| row.map(|(t, n)| (t, usize::try_from(n).unwrap_or_default())))
         .collect::<rusqlite::Result<_>>()?;
     Ok(counts)
@@ -85,17 +131,20 @@ pub(super) fn search_nodes(
     text: &str,
     types: &[String],
     limit: usize,
+    vis: Option<&str>,
 ) -> StoreResult<Vec<Node>> {
     let sql = format!(
-        r"SELECT {NODE_COLUMNS} FROM nodes WHERE {TYPE_FILTER}
-          AND (id LIKE ?2 ESCAPE '\'
+        r"SELECT {NODE_COLUMNS} FROM nodes WHERE {}
+          AND (id LIKE ?3 ESCAPE '\'
                OR EXISTS (SELECT 1 FROM json_each(nodes.properties) AS p
                           WHERE p.type = 'text' AND p.key <> 'sensitivity'
-                                AND p.value LIKE ?2 ESCAPE '\'))
-          ORDER BY created, id LIMIT ?3"
+                                AND p.value LIKE ?3 ESCAPE '\'))
+          ORDER BY created, id LIMIT ?4",
+        shown_nodes()
     );
     let params = (
         types_param(types)?,
+        vis,
         contains_pattern(text),
         sql_limit(limit),
     );
@@ -109,11 +158,14 @@ pub(super) fn vector_search(
     types: &[String],
     limit: usize,
     min_similarity: f32,
+    vis: Option<&str>,
 ) -> StoreResult<Vec<ScoredNode>> {
-    let sql =
-        format!("SELECT id, embedding FROM nodes WHERE {TYPE_FILTER} AND embedding IS NOT NULL");
+    let sql = format!(
+        "SELECT id, embedding FROM nodes WHERE {} AND embedding IS NOT NULL",
+        shown_nodes()
+    );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query([types_param(types)?])?;
+    let mut rows = stmt.query((types_param(types)?, vis))?;
     let mut scored = Vec::new();
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
@@ -154,20 +206,46 @@ fn direction_param(direction: Direction) -> &'static str {
     }
 }
 
-/// Edges touching `id` without checking that the node exists.
+/// Whether both ends of edge row `edges` are shown by the visibility bound at `?param`.
+fn ends_shown(param: usize) -> String {
+    format!(
+        "(?{param} IS NULL OR (
+            EXISTS (SELECT 1 FROM nodes AS s WHERE s.id = edges.source AND {})
+            AND EXISTS (SELECT 1 FROM nodes AS t WHERE t.id = edges.target AND {})))",
+        visible("s", param),
+        visible("t", param)
+    )
+}
+
+/// The edge `id` when both its ends are shown.
+pub(super) fn get_edge(
+    conn: &Connection,
+    id: &str,
+    vis: Option<&str>,
+) -> StoreResult<Option<Edge>> {
+    let sql = format!(
+        "SELECT {EDGE_COLUMNS} FROM edges WHERE id = ?1 AND {}",
+        ends_shown(2)
+    );
+    Ok(select_edges(conn, &sql, (id, vis))?.pop())
+}
+
+/// Shown edges touching `id`, without checking that the node exists.
 fn edges_touching(
     conn: &Connection,
     id: &str,
     direction: Direction,
     edge_type: Option<&str>,
+    vis: Option<&str>,
 ) -> StoreResult<Vec<Edge>> {
     let sql = format!(
         "SELECT {EDGE_COLUMNS} FROM edges
          WHERE ((?2 <> 'in' AND source = ?1) OR (?2 <> 'out' AND target = ?1))
-           AND (?3 IS NULL OR type = ?3)
-         ORDER BY created, id"
+           AND (?3 IS NULL OR type = ?3) AND {}
+         ORDER BY created, id",
+        ends_shown(4)
     );
-    select_edges(conn, &sql, (id, direction_param(direction), edge_type))
+    select_edges(conn, &sql, (id, direction_param(direction), edge_type, vis))
 }
 
 pub(super) fn edges_of(
@@ -175,23 +253,26 @@ pub(super) fn edges_of(
     id: &str,
     direction: Direction,
     edge_type: Option<&str>,
+    vis: Option<&str>,
 ) -> StoreResult<Vec<Edge>> {
-    require_node(conn, id)?;
-    edges_touching(conn, id, direction, edge_type)
+    require_shown(conn, id, vis)?;
+    edges_touching(conn, id, direction, edge_type, vis)
 }
 
-/// Breadth-first walk up to `depth` hops; nodes in discovery order, the start node excluded.
+/// Breadth-first walk up to `depth` hops over shown nodes; nodes in discovery order, the start
+/// node excluded.
 pub(super) fn neighborhood(
     conn: &Connection,
     start: &str,
     direction: Direction,
     edge_type: Option<&str>,
     depth: usize,
+    vis: Option<&str>,
 ) -> StoreResult<Subgraph> {
-    require_node(conn, start)?;
+    require_shown(conn, start, vis)?;
     let mut walk = Walk::new(start);
     for _ in 0..depth {
-        if !walk.hop(|id| edges_touching(conn, id, direction, edge_type))? {
+        if !walk.hop(|id| edges_touching(conn, id, direction, edge_type, vis))? {
             break;
         }
     }

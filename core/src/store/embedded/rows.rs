@@ -1,6 +1,6 @@
 //! Row decoding and the small helpers every statement of the embedded store shares.
 
-use crate::store::{Edge, Node, Properties, StoreError, StoreResult};
+use crate::store::{Edge, Node, Properties, StoreError, StoreResult, Visibility};
 use rusqlite::types::Type;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row};
 
@@ -31,6 +31,35 @@ pub(super) fn types_param(types: &[String]) -> StoreResult<Option<String>> {
     serde_json::to_string(types)
         .map(Some)
         .map_err(|e| StoreError::Backend(format!("encoding types: {e}")))
+}
+
+/// The classification label of node row `alias` (its `sensitivity` property; NULL when absent
+/// or `null`), exactly as the `schema` indexes hold it. Unparsable properties count as
+/// unlabelled, so that reading such a row reports the damage (as for any caller) instead of
+/// making the index, and every write, fail.
+fn label(alias: &str) -> String {
+    format!(
+        "(CASE WHEN json_valid({alias}.properties)
+            THEN json_extract({alias}.properties, '$.sensitivity') END)"
+    )
+}
+
+/// Whether node row `alias` is shown by the [`Visibility`] bound at `?param` as JSON (see
+/// `Visibility::to_json`), or by none (NULL: every node is shown).
+pub(super) fn visible(alias: &str, param: usize) -> String {
+    let label = label(alias);
+    format!(
+        "(?{param} IS NULL OR CASE WHEN {label} IS NULL
+            THEN ({alias}.type IN (SELECT value FROM json_each(?{param}, '$.types')))
+                 <> json_extract(?{param}, '$.allBut')
+            ELSE {label} IN (SELECT value FROM json_each(?{param}, '$.labels'))
+          END)"
+    )
+}
+
+/// The parameter [`visible`] reads.
+pub(super) fn visibility_param(visibility: Option<&Visibility>) -> Option<String> {
+    visibility.map(|v| v.to_json().to_string())
 }
 
 /// SQLite's "no limit" is a negative LIMIT; ours is 0.
@@ -65,7 +94,7 @@ pub(super) fn node_from_row(row: &Row<'_>) -> rusqlite::Result<Node> {
 }
 
 /// Reads a row selected with [`EDGE_COLUMNS`].
-pub(super) fn edge_from_row(row: &Row<'_>) -> rusqlite::Result<Edge> {
+fn edge_from_row(row: &Row<'_>) -> rusqlite::Result<Edge> {
     Ok(Edge {
         id: row.get(0)?,
         source: row.get(1)?,
@@ -106,14 +135,6 @@ pub(super) fn load_node(conn: &Connection, id: &str) -> StoreResult<Option<Node>
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], node_from_row)
-        .optional()?)
-}
-
-pub(super) fn load_edge(conn: &Connection, id: &str) -> StoreResult<Option<Edge>> {
-    let sql = format!("SELECT {EDGE_COLUMNS} FROM edges WHERE id = ?1");
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], edge_from_row)
         .optional()?)
 }
 

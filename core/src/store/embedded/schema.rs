@@ -18,8 +18,17 @@ CREATE TABLE IF NOT EXISTS nodes (
     created_by  TEXT,
     updated_by  TEXT
 );
-CREATE INDEX IF NOT EXISTS nodes_by_type ON nodes (type, created, id);
-CREATE INDEX IF NOT EXISTS nodes_by_created ON nodes (created, id);
+-- Listings in (created, id) order, of some types or all. Each index ends with the type and the
+-- classification label (the expression of `rows::label`), so what a caller may not see is
+-- skipped, and counted, within the index (`rows::visible`). They replace the plain
+-- `nodes_by_type` and `nodes_by_created` of files written before classification; neither
+-- change touches a table, so earlier releases still read the file (and recreate their own).
+DROP INDEX IF EXISTS nodes_by_type;
+DROP INDEX IF EXISTS nodes_by_created;
+CREATE INDEX IF NOT EXISTS nodes_by_type_label ON nodes (type, created, id,
+    (CASE WHEN json_valid(properties) THEN json_extract(properties, '$.sensitivity') END));
+CREATE INDEX IF NOT EXISTS nodes_by_created_label ON nodes (created, id, type,
+    (CASE WHEN json_valid(properties) THEN json_extract(properties, '$.sensitivity') END));
 
 CREATE TABLE IF NOT EXISTS edges (
     id          TEXT PRIMARY KEY NOT NULL,

@@ -1,6 +1,6 @@
 //! Transactional writes: a batch commits whole or not at all.
 
-use super::rows::{insert_edge, node_exists, require_node, to_json};
+use super::rows::{insert_edge, node_exists, require_node, to_json, visible};
 use crate::embedding::{embed, node_text};
 use crate::store::codec::encode_embedding;
 use crate::store::records::{self, new_edge, new_node};
@@ -135,18 +135,25 @@ fn delete_edge(tx: &Transaction<'_>, id: &str) -> StoreResult<()> {
     }
 }
 
-/// Deletes every node (of `node_type` when given) and their edges; returns the node count.
-pub(super) fn clear(conn: &mut Connection, node_type: Option<&str>) -> StoreResult<usize> {
+/// Deletes every shown node (of `node_type` when given) and their edges; returns the node count.
+pub(super) fn clear(
+    conn: &mut Connection,
+    node_type: Option<&str>,
+    vis: Option<&str>,
+) -> StoreResult<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let shown = format!("(?1 IS NULL OR type = ?1) AND {}", visible("nodes", 2));
+    let cleared = format!("SELECT id FROM nodes WHERE {shown}");
     tx.execute(
-        "DELETE FROM edges WHERE ?1 IS NULL
-            OR source IN (SELECT id FROM nodes WHERE type = ?1)
-            OR target IN (SELECT id FROM nodes WHERE type = ?1)",
-        [node_type],
+        &format!(
+            "DELETE FROM edges WHERE (?1 IS NULL AND ?2 IS NULL)
+                OR source IN ({cleared}) OR target IN ({cleared})"
+        ),
+        (node_type, vis),
     )?;
     let removed = tx.execute(
-        "DELETE FROM nodes WHERE ?1 IS NULL OR type = ?1",
-        [node_type],
+        &format!("DELETE FROM nodes WHERE {shown}"),
+        (node_type, vis),
     )?;
     tx.commit()?;
     Ok(removed)

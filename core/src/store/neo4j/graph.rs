@@ -2,10 +2,10 @@
 
 use super::codec;
 use super::exec::read_rows;
-use super::read::nodes_by_id;
+use super::read::{get_node, nodes_by_id, visible};
 use crate::store::walk::Walk;
 use crate::store::{Direction, Edge, StoreError, StoreResult, Subgraph};
-use neo4rs::{query, Graph};
+use neo4rs::{query, BoltType, Graph};
 
 const EDGE_RESULT: &str = "RETURN r {.*} AS r, s.id AS source, t.id AS target";
 
@@ -23,29 +23,37 @@ fn edges_of_rows(rows: &[neo4rs::Row]) -> StoreResult<Vec<Edge>> {
         .collect()
 }
 
-pub(super) async fn get_edge(graph: &Graph, id: &str) -> StoreResult<Option<Edge>> {
+/// Whether both ends `s` and `t` of an edge are shown (see `read::visible`).
+fn ends_shown() -> String {
+    format!("{} AND {}", visible("s"), visible("t"))
+}
+
+/// The edge `id` when both its ends are shown.
+pub(super) async fn get_edge(graph: &Graph, id: &str, vis: &BoltType) -> StoreResult<Option<Edge>> {
     let q = query(&format!(
-        "MATCH (s:Node)-[r:EDGE {{id: $id}}]->(t:Node) {EDGE_RESULT}"
+        "MATCH (s:Node)-[r:EDGE {{id: $id}}]->(t:Node) WHERE {} {EDGE_RESULT}",
+        ends_shown()
     ))
-    .param("id", id);
+    .param("id", id)
+    .param("vis", vis.clone());
     Ok(edges_of_rows(&read_rows(graph, q).await?)?.pop())
 }
 
-async fn require_node(graph: &Graph, id: &str) -> StoreResult<()> {
-    let q = query("MATCH (n:Node {id: $id}) RETURN n.id AS id").param("id", id);
-    if read_rows(graph, q).await?.is_empty() {
-        return Err(StoreError::NotFound(format!("node {id}")));
+async fn require_shown(graph: &Graph, id: &str, vis: &BoltType) -> StoreResult<()> {
+    match get_node(graph, id, vis).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound(format!("node {id}"))),
     }
-    Ok(())
 }
 
-/// Edges touching any of `ids`, ordered by (created, id), without checking the nodes exist.
-/// Two directed matches joined by `UNION`, so a self-loop comes back once.
+/// Edges between shown nodes touching any of `ids`, ordered by (created, id), without checking
+/// the nodes exist. Two directed matches joined by `UNION`, so a self-loop comes back once.
 async fn edges_touching(
     graph: &Graph,
     ids: &[String],
     direction: Direction,
     edge_type: Option<&str>,
+    vis: &BoltType,
 ) -> StoreResult<Vec<Edge>> {
     let q = query(&format!(
         "CALL {{
@@ -55,9 +63,11 @@ async fn edges_touching(
            MATCH (s:Node)-[r:EDGE]->(t:Node) WHERE t.id IN $ids AND $direction <> 'out'
            RETURN r, s, t
          }}
-         WITH r, s, t WHERE $type IS NULL OR r.type = $type
-         {EDGE_RESULT} ORDER BY r.created, r.id"
+         WITH r, s, t WHERE ($type IS NULL OR r.type = $type) AND {}
+         {EDGE_RESULT} ORDER BY r.created, r.id",
+        ends_shown()
     ))
+    .param("vis", vis.clone())
     .param("ids", ids.to_vec())
     .param("direction", direction_param(direction))
     .param("type", edge_type.map(str::to_owned));
@@ -69,9 +79,10 @@ pub(super) async fn edges_of(
     id: &str,
     direction: Direction,
     edge_type: Option<&str>,
+    vis: &BoltType,
 ) -> StoreResult<Vec<Edge>> {
-    require_node(graph, id).await?;
-    edges_touching(graph, &[id.to_owned()], direction, edge_type).await
+    require_shown(graph, id, vis).await?;
+    edges_touching(graph, &[id.to_owned()], direction, edge_type, vis).await
 }
 
 /// Whether `edge` leaves (or enters) `id` in a direction the walk follows.
@@ -80,7 +91,7 @@ fn follows(edge: &Edge, id: &str, direction: Direction) -> bool {
         || (direction != Direction::Out && edge.target == id)
 }
 
-/// Breadth-first walk up to `depth` hops, one query per hop; nodes in discovery order (each
+/// Breadth-first walk up to `depth` hops over shown nodes, one query per hop; nodes in discovery order (each
 /// frontier node in turn, its edges by (created, id)), the start node excluded.
 pub(super) async fn neighborhood(
     graph: &Graph,
@@ -88,11 +99,12 @@ pub(super) async fn neighborhood(
     direction: Direction,
     edge_type: Option<&str>,
     depth: usize,
+    vis: &BoltType,
 ) -> StoreResult<Subgraph> {
-    require_node(graph, start).await?;
+    require_shown(graph, start, vis).await?;
     let mut walk = Walk::new(start);
     for _ in 0..depth {
-        let touching = edges_touching(graph, walk.frontier(), direction, edge_type).await?;
+        let touching = edges_touching(graph, walk.frontier(), direction, edge_type, vis).await?;
         let more = walk.hop(|id| {
             Ok(touching
                 .iter()

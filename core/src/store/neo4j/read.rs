@@ -5,25 +5,52 @@ use super::codec::{self, bolt, stored_key, NODE_KEYS};
 use super::exec::{count_of, read_rows};
 use crate::embedding::{similarity, DIMENSIONS};
 use crate::store::rules::check_filters;
-use crate::store::{Node, NodeQuery, ScoredNode, StoreResult};
-use neo4rs::{query, Graph, Query, Row};
+use crate::store::{Node, NodeQuery, ScoredNode, StoreResult, Visibility};
+use neo4rs::{query, BoltType, Graph, Query, Row};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const NODE_RESULT: &str = "RETURN n {.*, embedding: null} AS n";
 
-/// `MATCH` of the nodes of `types`, or of all nodes when empty; continues with `AND …`. Two
-/// texts rather than one `$types = [] OR …`, so the type index can be used.
-fn match_nodes(types: &[String]) -> &'static str {
+/// Whether node `alias` is shown by the [`Visibility`] in parameter `$vis` (see
+/// [`vis_param`]), or by none (`null`: every node is shown). The label is the user property
+/// `sensitivity`, stored under its own name (`codec::stored_key`). No index serves it: it
+/// hides few nodes, and listings start from the type index either way.
+pub(super) fn visible(alias: &str) -> String {
+    format!(
+        "($vis IS NULL OR CASE WHEN {alias}.sensitivity IS NULL
+            THEN ({alias}.type IN $vis.types) <> $vis.allBut
+            ELSE {alias}.sensitivity IN $vis.labels END)"
+    )
+}
+
+/// The `$vis` parameter [`visible`] reads.
+pub(super) fn vis_param(visibility: Option<&Visibility>) -> BoltType {
+    BoltType::from(visibility.map(|v| {
+        BoltType::from(HashMap::from([
+            ("labels", BoltType::from(v.labels.clone())),
+            ("allBut", BoltType::from(v.unlabelled.all_but)),
+            ("types", BoltType::from(v.unlabelled.types.clone())),
+        ]))
+    }))
+}
+
+/// `MATCH` of the shown nodes of `types`, or of all shown nodes when empty; continues with
+/// `AND …`. Two texts rather than one `$types = [] OR …`, so the type index can be used.
+fn match_nodes(types: &[String]) -> String {
+    let shown = visible("n");
     if types.is_empty() {
-        "MATCH (n:Node) WHERE true"
+        format!("MATCH (n:Node) WHERE {shown}")
     } else {
-        "MATCH (n:Node) WHERE n.type IN $types"
+        format!("MATCH (n:Node) WHERE n.type IN $types AND {shown}")
     }
 }
 
-fn with_types(cypher: String, types: &[String]) -> Query {
-    query(&cypher).param("types", types.to_vec())
+/// `cypher` with the parameters `match_nodes` reads.
+fn with_types(cypher: String, types: &[String], vis: &BoltType) -> Query {
+    query(&cypher)
+        .param("types", types.to_vec())
+        .param("vis", vis.clone())
 }
 
 /// Cypher's "no limit" is none at all; ours is 0.
@@ -52,8 +79,14 @@ pub(super) async fn nodes_by_id(graph: &Graph, ids: &[String]) -> StoreResult<Ve
     Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
 }
 
-pub(super) async fn get_node(graph: &Graph, id: &str) -> StoreResult<Option<Node>> {
-    let q = query(&format!("MATCH (n:Node {{id: $id}}) {NODE_RESULT}")).param("id", id);
+/// The node `id` when it is shown.
+pub(super) async fn get_node(graph: &Graph, id: &str, vis: &BoltType) -> StoreResult<Option<Node>> {
+    let q = query(&format!(
+        "MATCH (n:Node {{id: $id}}) WHERE {} {NODE_RESULT}",
+        visible("n")
+    ))
+    .param("id", id)
+    .param("vis", vis.clone());
     Ok(nodes_of(&read_rows(graph, q).await?)?.pop())
 }
 
@@ -70,7 +103,11 @@ fn filter_param(name: &str, value: &Value) -> Value {
     }
 }
 
-pub(super) async fn query_nodes(graph: &Graph, query: &NodeQuery) -> StoreResult<Vec<Node>> {
+pub(super) async fn query_nodes(
+    graph: &Graph,
+    query: &NodeQuery,
+    vis: &BoltType,
+) -> StoreResult<Vec<Node>> {
     check_filters(&query.filters)?;
     let filters = query
         .filters
@@ -89,23 +126,36 @@ pub(super) async fn query_nodes(graph: &Graph, query: &NodeQuery) -> StoreResult
          {NODE_RESULT} ORDER BY n.created, n.id SKIP $offset LIMIT $limit",
         match_nodes(&query.node_types)
     );
-    let q = with_types(cypher, &query.node_types)
+    let q = with_types(cypher, &query.node_types, vis)
         .param("filters", bolt(Value::Array(filters))?)
         .param("offset", i64::try_from(query.offset).unwrap_or(i64::MAX))
         .param("limit", cypher_limit(query.limit));
     nodes_of(&read_rows(graph, q).await?)
 }
 
-pub(super) async fn count_nodes(graph: &Graph, types: &[String]) -> StoreResult<usize> {
+pub(super) async fn count_nodes(
+    graph: &Graph,
+    types: &[String],
+    vis: &BoltType,
+) -> StoreResult<usize> {
     let cypher = format!("{} RETURN count(n) AS count", match_nodes(types));
     count_of(
-        read_rows(graph, with_types(cypher, types)).await?.first(),
+        read_rows(graph, with_types(cypher, types, vis))
+            .await?
+            .first(),
         "count",
     )
 }
 
-pub(super) async fn count_by_type(graph: &Graph) -> StoreResult<Vec<(String, usize)>> {
-    let q = query("MATCH (n:Node) RETURN n.type AS type, count(*) AS count");
+pub(super) async fn count_by_type(
+    graph: &Graph,
+    vis: &BoltType,
+) -> StoreResult<Vec<(String, usize)>> {
+    let cypher = format!(
+        "{} RETURN n.type AS type, count(*) AS count",
+        match_nodes(&[])
+    );
+    let q = with_types(cypher, &[], vis);
     let mut counts = read_rows(graph, q)
         .await?
         .iter()
@@ -122,6 +172,7 @@ pub(super) async fn search_nodes(
     text: &str,
     types: &[String],
     limit: usize,
+    vis: &BoltType,
 ) -> StoreResult<Vec<Node>> {
     let cypher = format!(
         "{} WITH n, toLower($text) AS needle
@@ -137,7 +188,7 @@ pub(super) async fn search_nodes(
         .chain([&crate::governance::SENSITIVITY_KEY])
         .map(|k| k.to_string())
         .collect();
-    let q = with_types(cypher, types)
+    let q = with_types(cypher, types, vis)
         .param("text", text)
         .param("system", system)
         .param("limit", cypher_limit(limit));
@@ -152,13 +203,14 @@ pub(super) async fn vector_search(
     types: &[String],
     limit: usize,
     min_similarity: f32,
+    vis: &BoltType,
 ) -> StoreResult<Vec<ScoredNode>> {
     let cypher = format!(
         "{} AND n.embedding IS NOT NULL RETURN n.id AS id, n.embedding AS embedding",
         match_nodes(types)
     );
     let mut scored = Vec::new();
-    for row in read_rows(graph, with_types(cypher, types)).await? {
+    for row in read_rows(graph, with_types(cypher, types, vis)).await? {
         let id: String = row.get("id")?;
         match row.get::<Vec<f64>>("embedding") {
             Ok(vector) if vector.len() == DIMENSIONS => {

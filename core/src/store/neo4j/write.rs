@@ -7,7 +7,7 @@ use crate::store::records::{self, new_edge, new_node, now};
 use crate::store::{
     Edge, NewEdge, NewNode, Node, Properties, StoreError, StoreResult, WriteOp, WriteResult,
 };
-use neo4rs::{query, Graph, Txn};
+use neo4rs::{query, BoltType, Graph, Txn};
 use serde_json::Value;
 
 pub(super) async fn apply(
@@ -218,15 +218,24 @@ async fn delete_edge(txn: &mut Txn, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Deletes every node (of `node_type` when given) and their edges; returns the node count.
-pub(super) async fn clear(graph: &Graph, node_type: Option<&str>) -> StoreResult<usize> {
+/// Deletes every shown node (of `node_type` when given) and their edges; returns the node count.
+pub(super) async fn clear(
+    graph: &Graph,
+    node_type: Option<&str>,
+    vis: &BoltType,
+) -> StoreResult<usize> {
+    let shown = super::read::visible("n");
     let q = match node_type {
-        Some(node_type) => {
-            query("MATCH (n:Node {type: $type}) DETACH DELETE n RETURN count(*) AS removed")
-                .param("type", node_type)
-        }
-        None => query("MATCH (n:Node) DETACH DELETE n RETURN count(*) AS removed"),
-    };
+        Some(node_type) => query(&format!(
+            "MATCH (n:Node {{type: $type}}) WHERE {shown}
+             DETACH DELETE n RETURN count(*) AS removed"
+        ))
+        .param("type", node_type),
+        None => query(&format!(
+            "MATCH (n:Node) WHERE {shown} DETACH DELETE n RETURN count(*) AS removed"
+        )),
+    }
+    .param("vis", vis.clone());
     let mut txn = graph.start_txn().await?;
     let removed = txn_count(&mut txn, q, "removed").await;
     finish(txn, removed).await
