@@ -40,6 +40,11 @@ class Service:
         self.log = log
         self.process = None
 
+    @property
+    def url(self) -> str:
+        """The MCP endpoint under `base`, which each service defines."""
+        return f"{self.base}/mcp"
+
     def spawn(self, argv, env, ready_url: str) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -82,10 +87,6 @@ class Core(Service):
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return f"{self.base}/mcp"
 
     def start(self) -> None:
         if not CORE_BIN.is_file():
@@ -174,10 +175,6 @@ class Proxy(Service):
         # `localhost` so the certificate's DNS name is what the client verifies.
         return f"https://localhost:{self.port}"
 
-    @property
-    def url(self) -> str:
-        return f"{self.base}/mcp"
-
     def write_config(self) -> None:
         if not PROXY_BIN.is_file():
             pytest.fail(f"mimir-proxy binary not found at {PROXY_BIN}: run `cargo build -p mimir-proxy` or set MIMIR_PROXY_BIN")
@@ -218,14 +215,17 @@ def auth_toml(workdir: pathlib.Path) -> str:
     return f'[auth]\nkeys_file = "{workdir / "keys.json"}"\nlockdown_file = "{workdir / "lockdown"}"\n'
 
 
+def policy_toml() -> str:
+    """`[authz]` naming the repository's shipped policy by absolute path."""
+    return f'[authz]\nrbac = "{REPO / "config" / "rbac.json"}"\nroutes = "{REPO / "config" / "routes.toml"}"\n'
+
+
 @pytest.fixture(scope="session")
 def proxy(tmp_path_factory, core):
     """The real proxy over HTTPS in front of the shared core, authentication on; `api_key` is an
     admin key created with the CLI."""
     workdir = tmp_path_factory.mktemp("proxy")
-    policy = (f'[authz]\nrbac = "{REPO / "config" / "rbac.json"}"\n'
-              f'routes = "{REPO / "config" / "routes.toml"}"\n')
-    instance = Proxy(workdir, core.port, extra_toml=auth_toml(workdir) + policy)
+    instance = Proxy(workdir, core.port, extra_toml=auth_toml(workdir) + policy_toml())
     instance.api_key = instance.create_key("mcp-tests", "admin")
     instance.start()
     yield instance

@@ -43,15 +43,14 @@ fn exposed(metrics: &str) -> BTreeSet<String> {
 
 fn traffic_toml(state: &Path) -> String {
     format!(
-        "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n\
-         [audit.file]\npath = \"{}\"\n\
+        "{}\n{}\
          [traffic]\nper_ip = {{ requests = 1000, per = \"minute\", burst = 1000 }}\n\
          [[traffic.groups]]\nname = \"secret\"\npaths = [\"/api/secret/**\"]\n\
          deny = [\"127.0.0.1/32\", \"::1/128\"]\n\
          [[traffic.groups]]\nname = \"nodes\"\npaths = [\"/api/nodes/**\"]\n\
          limit = {{ requests = 1, per = \"minute\", burst = 3 }}\n",
         support::auth_toml(state),
-        state.join("audit.log").display()
+        support::audit_file_toml(&state.join("audit.log"))
     )
 }
 
@@ -92,24 +91,18 @@ async fn every_metric_in_the_rules_and_dashboard_is_exported() {
     }
     assert_eq!(get("/api/nodes", Some(&admin)).await.unwrap().status(), 429);
 
-    let metrics = reqwest::get(format!("http://{}/metrics", proxy.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        r#"mimir_proxy_auth_failures_total{method="api_key"} 6"#,
-        r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
-        r#"mimir_proxy_denials_total{reason="authz"} 1"#,
-        r#"mimir_proxy_denials_total{reason="bruteforce"} 1"#,
-        r#"mimir_proxy_denials_total{reason="ip"} 1"#,
-        r#"mimir_proxy_denials_total{reason="rate_limit"} 1"#,
-        r#"mimir_proxy_user_requests_total{user="apikey:ops"} 4"#, // 3 served, 1 rate-limited
-        r#"mimir_proxy_response_bytes_count{route="api"} 3"#,
-    ] {
-        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
-    }
+    let metrics = proxy
+        .metrics(&[
+            r#"mimir_proxy_auth_failures_total{method="api_key"} 6"#,
+            r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
+            r#"mimir_proxy_denials_total{reason="authz"} 1"#,
+            r#"mimir_proxy_denials_total{reason="bruteforce"} 1"#,
+            r#"mimir_proxy_denials_total{reason="ip"} 1"#,
+            r#"mimir_proxy_denials_total{reason="rate_limit"} 1"#,
+            r#"mimir_proxy_user_requests_total{user="apikey:ops"} 4"#, // 3 served, 1 rate-limited
+            r#"mimir_proxy_response_bytes_count{route="api"} 3"#,
+        ])
+        .await;
     let exposed = exposed(&metrics);
 
     let rules = std::fs::read_to_string(monitoring().join("alerts.yml")).unwrap();

@@ -4,6 +4,7 @@
 
 use mimir_proxy::audit::config::{AuditConfig, Destination};
 use mimir_proxy::audit::{Audit, AuditEvent, RequestInfo};
+use std::path::Path;
 use std::time::Duration;
 
 const SECRETS: &[&str] = &[
@@ -14,15 +15,21 @@ const SECRETS: &[&str] = &[
     "Bearer s3cr3t-webhook",
 ];
 
-#[tokio::test]
-async fn secrets_never_appear_in_audit_output() {
-    let dir = tempfile::tempdir().unwrap();
+/// Auditing on, to `dir/audit.log` only.
+fn file_config(dir: &Path) -> AuditConfig {
     let mut cfg = AuditConfig {
         enabled: true,
         destinations: vec![Destination::File],
         ..AuditConfig::default()
     };
-    cfg.file.path = dir.path().join("audit.log");
+    cfg.file.path = dir.join("audit.log");
+    cfg
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_audit_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = file_config(dir.path());
     cfg.webhook.auth_header = Some(SECRETS[4].into());
     let audit = Audit::start(&cfg).unwrap();
     let roles = vec!["admin".to_string()];
@@ -95,12 +102,7 @@ async fn authentication_records_carry_no_secret() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = AuditConfig {
-        enabled: true,
-        destinations: vec![Destination::File],
-        ..AuditConfig::default()
-    };
-    cfg.file.path = dir.path().join("audit.log");
+    let cfg = file_config(dir.path());
     let audit = Audit::start(&cfg).unwrap();
     let trail = AuthTrail::new(
         &BruteForceConfig::default(),

@@ -237,13 +237,11 @@ async fn tampered_foreign_and_locked_down_sessions_are_refused() {
     );
 
     // A lockdown ends every session signed in before it, and the login page forgets it too.
-    let signed_in_page = |s: &str| b.with(b.http.get(b.proxy.url("/login")), s).send();
-    let page = signed_in_page(&session)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let signed_in_page = |s: &str| {
+        let req = b.with(b.http.get(b.proxy.url("/login")), s);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let page = signed_in_page(&session).await;
     assert!(
         page.contains("Sign out") && page.contains("admin"),
         "{page}"
@@ -252,12 +250,7 @@ async fn tampered_foreign_and_locked_down_sessions_are_refused() {
     assert!(b.proxy.cli(&["lockdown"]).status.success());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(b.status(get(&session)).await, 401);
-    let page = signed_in_page(&session)
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = signed_in_page(&session).await;
     assert!(!page.contains("Sign out"));
 }
 

@@ -286,7 +286,7 @@ async fn setup() -> Matrix {
     m.edge = created["edge"]["id"].as_str().unwrap().to_owned();
     for i in 0..5 {
         let key = m.callers[i].key.clone().unwrap();
-        m.callers[i].session = Some(m.mcp_session(&key).await);
+        m.callers[i].session = Some(m.proxy.mcp_session(&m.client, &key).await);
     }
     m
 }
@@ -301,12 +301,9 @@ impl Matrix {
     ) -> (u16, String) {
         let method = Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self
-            .client
-            .request(method, self.proxy.url(target))
+            .proxy
+            .request(&self.client, method, target, key)
             .header("accept", "application/json");
-        if let Some(key) = key {
-            req = req.bearer_auth(key);
-        }
         if let Some(body) = body {
             req = req
                 .header("content-type", "application/json")
@@ -333,39 +330,6 @@ impl Matrix {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap_or_default())
-    }
-
-    async fn mcp_session(&self, key: &str) -> String {
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-06-18","capabilities":{},
-            "clientInfo":{"name":"authz-matrix","version":"1"}}});
-        let resp = self
-            .client
-            .post(self.proxy.url("/mcp"))
-            .bearer_auth(key)
-            .header("accept", "application/json, text/event-stream")
-            .json(&init)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "{}", self.proxy.log());
-        let session = resp.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-        let resp = self
-            .client
-            .post(self.proxy.url("/mcp"))
-            .bearer_auth(key)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", &session)
-            .json(&initialized)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.status());
-        session
     }
 
     fn fill(&self, template: &str, caller: &Caller) -> String {

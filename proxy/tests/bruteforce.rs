@@ -19,12 +19,11 @@ const WRONG: &str = "not-the-Password-42";
 
 fn config(state: &Path) -> String {
     format!(
-        "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n\
-         [audit.file]\npath = \"{}\"\n\
+        "{}\n{}\
          # Only the brute-force limits (on even with rate limits off) are under test.\n\
          [traffic]\nrate_limits = false\n",
         support::auth_toml(state),
-        state.join("audit.log").display()
+        support::audit_file_toml(&state.join("audit.log"))
     )
 }
 
@@ -77,16 +76,10 @@ async fn assert_blocked(resp: Response, what: &str) {
         .contains("too many failed authentication attempts"));
 }
 
-async fn metrics(proxy: &Proxy) -> String {
-    reqwest::get(format!("http://{}/metrics", proxy.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn records(state: &Path) -> Vec<Value> {
+/// Stops the proxy (it flushes the audit log on SIGTERM) and reads its audit records.
+fn stopped_records(proxy: &mut Proxy, state: &Path) -> Vec<Value> {
+    proxy.signal("TERM");
+    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
     std::fs::read_to_string(state.join("audit.log"))
         .unwrap()
         .lines()
@@ -158,19 +151,16 @@ async fn failed_logins_block_the_address_and_the_user_name_separately() {
     let elsewhere = login(&proxy, "203.0.113.10", "bob", "B0b-secret-pw").await;
     assert_eq!(elsewhere.status(), 200);
 
-    let text = metrics(&proxy).await;
-    for line in [
-        r#"mimir_proxy_auth_failures_total{method="password"} 12"#,
-        r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
-        r#"mimir_proxy_bruteforce_blocks_total{target="user"} 1"#,
-        r#"mimir_proxy_denials_total{reason="bruteforce"} 4"#,
-    ] {
-        assert!(text.contains(line), "{line} missing:\n{text}");
-    }
+    proxy
+        .metrics(&[
+            r#"mimir_proxy_auth_failures_total{method="password"} 12"#,
+            r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
+            r#"mimir_proxy_bruteforce_blocks_total{target="user"} 1"#,
+            r#"mimir_proxy_denials_total{reason="bruteforce"} 4"#,
+        ])
+        .await;
 
-    proxy.signal("TERM");
-    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
-    let records = records(state.path());
+    let records = stopped_records(&mut proxy, state.path());
     assert_eq!(with_action(&records, "user-login-failed").len(), 12);
     assert_eq!(with_action(&records, "user-login").len(), 2);
     let blocks = with_action(&records, "brute-force-blocked");
@@ -239,18 +229,15 @@ async fn failed_api_keys_block_the_address_and_the_key_id() {
         assert_eq!(resp.status(), 401);
     }
 
-    let text = metrics(&proxy).await;
-    for line in [
-        r#"mimir_proxy_auth_failures_total{method="api_key"} 12"#,
-        r#"mimir_proxy_auth_failures_total{method="jwt"} 8"#,
-        r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
-        r#"mimir_proxy_bruteforce_blocks_total{target="user"} 1"#,
-    ] {
-        assert!(text.contains(line), "{line} missing:\n{text}");
-    }
-    proxy.signal("TERM");
-    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
-    let records = records(state.path());
+    proxy
+        .metrics(&[
+            r#"mimir_proxy_auth_failures_total{method="api_key"} 12"#,
+            r#"mimir_proxy_auth_failures_total{method="jwt"} 8"#,
+            r#"mimir_proxy_bruteforce_blocks_total{target="ip"} 1"#,
+            r#"mimir_proxy_bruteforce_blocks_total{target="user"} 1"#,
+        ])
+        .await;
+    let records = stopped_records(&mut proxy, state.path());
     let failed = with_action(&records, "user-login-failed");
     assert_eq!(failed.len(), 20);
     let key_id = &key["mimir_".len().."mimir_".len() + 12];

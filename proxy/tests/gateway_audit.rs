@@ -4,18 +4,57 @@
 #[allow(dead_code)]
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::{Options, Proxy, Upstream, BIN};
 
-fn audit_toml(state: &Path) -> String {
-    format!(
-        "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n\
-         [audit.file]\npath = \"{}\"\n",
-        support::auth_toml(state),
-        state.join("audit.log").display()
-    )
+/// A proxy in front of the echo upstream, with its API keys and audit file in `state`.
+struct Audited {
+    _upstream: Upstream,
+    state: tempfile::TempDir,
+    log: PathBuf,
+    proxy: Proxy,
+    /// Created before the proxy starts.
+    key: String,
+}
+
+/// [`Audited`], with the key `name` (roles `roles`) made before the start.
+async fn start(name: &str, roles: &str) -> Audited {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let key = support::create_key(state.path(), name, roles);
+    let log = state.path().join("audit.log");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = format!(
+        "{}\n{}",
+        support::auth_toml(state.path()),
+        support::audit_file_toml(&log)
+    );
+    let proxy = Proxy::start(opts).await;
+    Audited {
+        _upstream: upstream,
+        state,
+        log,
+        proxy,
+        key,
+    }
+}
+
+impl Audited {
+    /// SIGTERM (the proxy flushes the audit log before it exits), then the log, which must
+    /// pass `mimir-proxy audit verify`.
+    fn stop(&mut self) -> String {
+        self.proxy.signal("TERM");
+        assert!(self.proxy.wait_exit(Duration::from_secs(20)).is_some());
+        let verify = Command::new(BIN)
+            .args(["audit", "verify"])
+            .arg(&self.log)
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "audit verify: {verify:?}");
+        std::fs::read_to_string(&self.log).unwrap()
+    }
 }
 
 fn request_records(text: &str) -> Vec<serde_json::Value> {
@@ -27,20 +66,15 @@ fn request_records(text: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn every_request_is_audited_with_user_and_status() {
-    let upstream = Upstream::start().await;
-    let state = tempfile::tempdir().unwrap();
-    let key = support::create_key(state.path(), "auditor", "analyst");
-    let log = state.path().join("audit.log");
-    let mut opts = Options::new(&upstream);
-    opts.extra_toml = audit_toml(state.path());
-    let mut proxy = Proxy::start(opts).await;
+    let mut a = start("auditor", "analyst").await;
+    let (proxy, key) = (&a.proxy, &a.key);
     let client = proxy.client();
 
     const N: usize = 7;
     for i in 0..N {
         let resp = client
             .get(proxy.url(&format!("/api/nodes/{i}?token=secret")))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .header("user-agent", "audit-test/1")
             .send()
             .await
@@ -50,11 +84,7 @@ async fn every_request_is_audited_with_user_and_status() {
     let anonymous = client.get(proxy.url("/api/nodes")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
-    // SIGTERM: the proxy flushes the audit log before it exits.
-    proxy.signal("TERM");
-    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
-
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = a.stop();
     let requests = request_records(&text);
     assert_eq!(requests.len(), N + 1, "{text}");
     for (i, record) in requests[..N].iter().enumerate() {
@@ -74,13 +104,6 @@ async fn every_request_is_audited_with_user_and_status() {
     assert_eq!(refused["event.outcome"], "failure");
     assert!(refused.get("user.id").is_none());
     assert!(!text.contains("secret"));
-
-    let verify = Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "audit verify: {verify:?}");
 }
 
 /// Runs `mimir-proxy <args>` with the config `support::create_key` wrote into `state`.
@@ -96,83 +119,56 @@ fn cli(state: &Path, args: &[&str]) {
 
 /// Waits until the audit file has a record with this action (the proxy looks at the keys and
 /// lockdown files once a second).
-async fn wait_for(log: &Path, action: &str, proxy: &Proxy) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(record) = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .find(|r| r["event.action"] == action)
-        {
-            return record;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {action} record: {text}\n{}",
-            proxy.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_for(log: &Path, action: &str) -> serde_json::Value {
+    support::wait_for_records(log, 1, |r| r["event.action"] == action)
+        .await
+        .remove(0)
 }
 
 #[tokio::test]
 async fn key_changes_lockdown_and_refused_credentials_are_audited() {
-    let upstream = Upstream::start().await;
-    let state = tempfile::tempdir().unwrap();
-    let first = support::create_key(state.path(), "before-start", "viewer");
-    let log = state.path().join("audit.log");
-    let mut opts = Options::new(&upstream);
-    opts.extra_toml = audit_toml(state.path());
-    let mut proxy = Proxy::start(opts).await;
+    let mut a = start("before-start", "viewer").await;
 
     // Keys created and revoked with the CLI while the proxy runs.
-    let key = support::create_key(state.path(), "created-live", "analyst");
-    let created = wait_for(&log, "api-key-created", &proxy).await;
+    let key = support::create_key(a.state.path(), "created-live", "analyst");
+    let created = wait_for(&a.log, "api-key-created").await;
     let id = &key["mimir_".len().."mimir_".len() + 12];
     assert_eq!(created["api_key.id"], id);
     assert_eq!(created["user.target.id"], "apikey:created-live");
     assert_eq!(created["event.category"], "iam");
-    cli(state.path(), &["keys", "revoke", id]);
-    let revoked = wait_for(&log, "api-key-revoked", &proxy).await;
+    cli(a.state.path(), &["keys", "revoke", id]);
+    let revoked = wait_for(&a.log, "api-key-revoked").await;
     assert_eq!(revoked["api_key.id"], id);
 
     // A revoked key is a failed authentication.
-    let resp = proxy
+    let resp = a
+        .proxy
         .client()
-        .get(proxy.url("/api/nodes"))
+        .get(a.proxy.url("/api/nodes"))
         .header("x-api-key", &key)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
-    let failed = wait_for(&log, "user-login-failed", &proxy).await;
+    let failed = wait_for(&a.log, "user-login-failed").await;
     assert_eq!(failed["user.name"], id);
     assert_eq!(failed["authentication.method"], "api_key");
     assert_eq!(failed["source.ip"], "127.0.0.1");
 
-    cli(state.path(), &["lockdown"]);
-    let lockdown = wait_for(&log, "lockdown-enabled", &proxy).await;
+    cli(a.state.path(), &["lockdown"]);
+    let lockdown = wait_for(&a.log, "lockdown-enabled").await;
     assert!(lockdown["event.reason"]
         .as_str()
         .unwrap()
         .starts_with("credentials issued at or before"));
 
-    proxy.signal("TERM");
-    assert!(proxy.wait_exit(Duration::from_secs(20)).is_some());
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = a.stop();
     let created = text.matches("\"api-key-created\"").count();
     assert_eq!(
         created, 1,
         "the key present at start is the baseline: {text}"
     );
-    for secret in [&first, &key] {
+    for secret in [&a.key, &key] {
         assert!(!text.contains(secret.as_str()));
     }
-    let verify = Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(verify.status.success(), "audit verify: {verify:?}");
 }

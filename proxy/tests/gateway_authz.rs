@@ -13,7 +13,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use support::{status_of, Core, Options, Proxy};
 
 const ROLES: [&str; 4] = ["admin", "developer", "analyst", "viewer"];
@@ -45,9 +44,9 @@ async fn setup() -> Setup {
     keys.push(("anonymous", None));
     let mut opts = Options::to(core.addr.clone());
     opts.extra_toml = format!(
-        "{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n",
+        "{}\n{}",
         auth_toml(state.path()),
-        state.path().join("audit.log").display()
+        support::audit_file_toml(&state.path().join("audit.log"))
     );
     let proxy = Proxy::start(opts).await;
     let client = proxy.client();
@@ -70,12 +69,9 @@ impl Setup {
         session: Option<&str>,
     ) -> reqwest::Response {
         let mut req = self
-            .client
-            .request(method, self.proxy.url(path))
+            .proxy
+            .request(&self.client, method, path, key)
             .header("accept", "application/json, text/event-stream");
-        if let Some(key) = key {
-            req = req.bearer_auth(key);
-        }
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -83,33 +79,6 @@ impl Setup {
             req = req.header("mcp-session-id", session);
         }
         req.send().await.unwrap()
-    }
-
-    /// An MCP session for `key` (the core binds sessions to the caller).
-    async fn mcp_session(&self, key: &str) -> String {
-        let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-            "protocolVersion":"2025-06-18","capabilities":{},
-            "clientInfo":{"name":"gateway-authz","version":"1"}}});
-        let resp = self
-            .send(Some(key), Method::POST, "/mcp", Some(init), None)
-            .await;
-        assert_eq!(resp.status(), 200, "{}", self.proxy.log());
-        let session = resp.headers()["mcp-session-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-        let resp = self
-            .send(
-                Some(key),
-                Method::POST,
-                "/mcp",
-                Some(initialized),
-                Some(&session),
-            )
-            .await;
-        assert!(resp.status().is_success(), "{}", resp.status());
-        session
     }
 }
 
@@ -206,7 +175,7 @@ async fn roles_against_the_shipped_policy() {
     ];
     for (role, key) in &s.keys {
         let session = match key {
-            Some(k) => Some(s.mcp_session(k).await),
+            Some(k) => Some(s.proxy.mcp_session(&s.client, k).await),
             None => None,
         };
         for (id, (what, params, allowed)) in calls.iter().enumerate() {
@@ -274,7 +243,7 @@ async fn tools_list_shows_only_callable_tools() {
     let mut seen = Vec::new();
     for (role, key) in s.keys.iter().filter(|(_, k)| k.is_some()) {
         let key = key.as_deref().unwrap();
-        let session = s.mcp_session(key).await;
+        let session = s.proxy.mcp_session(&s.client, key).await;
         let list = json!({"jsonrpc":"2.0","id":"l","method":"tools/list"});
         let resp = s
             .send(Some(key), Method::POST, "/mcp", Some(list), Some(&session))
@@ -335,7 +304,7 @@ async fn browsers_go_to_login_and_mcp_calls_are_audited() {
 
     let (_, viewer) = s.keys.iter().find(|(r, _)| *r == "viewer").unwrap();
     let viewer = viewer.as_deref().unwrap();
-    let session = s.mcp_session(viewer).await;
+    let session = s.proxy.mcp_session(&s.client, viewer).await;
     let call = json!({"jsonrpc":"2.0","id":9,"method":"tools/call",
         "params":{"name":"memory_clear","arguments":{}}});
     let resp = s
@@ -349,7 +318,7 @@ async fn browsers_go_to_login_and_mcp_calls_are_audited() {
         .await;
     assert_eq!(resp.status(), 403);
 
-    let refused = wait_for_records(&s.state.path().join("audit.log"), 1, |r| {
+    let refused = support::wait_for_records(&s.state.path().join("audit.log"), 1, |r| {
         r["mcp.method"] == "tools/call"
             && r["mcp.tool"] == "memory_clear"
             && r["http.response.status_code"] == 403
@@ -361,27 +330,6 @@ async fn browsers_go_to_login_and_mcp_calls_are_audited() {
         "{}",
         refused[0]
     );
-}
-
-/// The audit records `select` picks, waiting up to 10 s for `count` of them.
-async fn wait_for_records(log: &Path, count: usize, select: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let records: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| select(r))
-            .collect();
-        if records.len() >= count {
-            return records;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{count} matching records expected:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn is_reload(record: &Value) -> bool {
@@ -402,23 +350,21 @@ async fn policy_reloads_are_audited() {
     let log = state.path().join("audit.log");
     let mut opts = Options::new(&upstream);
     opts.extra_toml = format!(
-        "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n\
-         [authz]\nrbac = \"{}\"\nroutes = \"{}\"\n\
-         [audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n",
+        "{}[authz]\nrbac = \"{}\"\nroutes = \"{}\"\n{}",
+        support::auth_toml(state.path()),
         rbac.display(),
         routes.display(),
-        log.display(),
-        d = state.path().display(),
+        support::audit_file_toml(&log),
     );
     let proxy = Proxy::start(opts).await;
 
     let mut text = std::fs::read_to_string(&routes).unwrap();
     text.push_str("\n# reloaded\n");
     std::fs::write(&routes, &text).unwrap();
-    let records = wait_for_records(&log, 1, is_reload).await;
+    let records = support::wait_for_records(&log, 1, is_reload).await;
     assert_eq!(records[0]["event.outcome"], "success", "{}", proxy.log());
 
     std::fs::write(&routes, "default = \"nonsense\"\n").unwrap();
-    let records = wait_for_records(&log, 2, is_reload).await;
+    let records = support::wait_for_records(&log, 2, is_reload).await;
     assert_eq!(records[1]["event.outcome"], "failure", "{}", proxy.log());
 }

@@ -186,10 +186,10 @@ async fn setup(bin: &Path, example: &str, traffic: &str) -> Setup {
     // nginx connects from loopback: its X-Forwarded-For is believed.
     opts.trusted_proxies = r#"["127.0.0.1/32"]"#;
     opts.extra_toml = format!(
-        "{}{}\n[audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n{traffic}",
+        "{}{}\n{}{traffic}",
         support::auth_toml(state.path()),
         support::shipped_policy_toml(),
-        state.path().join("audit.log").display()
+        support::audit_file_toml(&state.path().join("audit.log"))
     );
     let proxy = Proxy::start(opts).await;
     let nginx = Nginx::start(bin, example, &proxy, &core.addr).await;
@@ -225,6 +225,68 @@ impl Setup {
             Credential::Bearer(key) => req.bearer_auth(key),
             Credential::ApiKey(key) => req.header("x-api-key", key),
         }
+    }
+
+    /// [`Setup::request`] as it is, sent.
+    async fn send(
+        &self,
+        via_nginx: bool,
+        credential: Credential<'_>,
+        method: Method,
+        path: &str,
+    ) -> reqwest::Response {
+        self.request(via_nginx, credential, method, path)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A request through nginx carrying headers a client made up.
+    fn forged(
+        &self,
+        headers: &[(&str, &str)],
+        credential: Credential<'_>,
+        method: Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let req = self.request(true, credential, method, path);
+        headers
+            .iter()
+            .fold(req, |req, (name, value)| req.header(*name, *value))
+    }
+
+    /// With made-up identity `headers` through nginx: no credential gets a 401 (returned), and
+    /// the node a developer's key creates is the developer's in the core, never `mallory`'s.
+    async fn forged_identity_is_ignored(&self, headers: &[(&str, &str)]) -> reqwest::Response {
+        let refused = self
+            .forged(headers, Credential::None, Method::GET, "/api/nodes/query")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            self.logs()
+        );
+        let created = self
+            .forged(
+                headers,
+                Credential::ApiKey(&self.developer),
+                Method::POST,
+                "/api/nodes",
+            )
+            .json(&json!({"type": "memory", "properties": {"title": "forged"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED, "{}", self.logs());
+        let body = created.text().await.unwrap();
+        assert!(
+            body.contains("apikey:developer") && !body.contains("mallory"),
+            "{body}"
+        );
+        refused
     }
 
     fn logs(&self) -> String {
@@ -313,25 +375,12 @@ async fn nginx_with_auth_request_decides_like_the_proxy() {
     );
 
     // Both ways write one audit record per decision.
-    let audit = s.state.path().join("audit.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&audit).unwrap_or_default();
-        let records = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| {
-                r["url.path"] == "/api/edges/missing-edge"
-                    && r["http.request.method"] == "DELETE"
-                    && r["http.response.status_code"] == 401
-            })
-            .count();
-        if records >= 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{records} records: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait_for_records(&s.state.path().join("audit.log"), 2, |r| {
+        r["url.path"] == "/api/edges/missing-edge"
+            && r["http.request.method"] == "DELETE"
+            && r["http.response.status_code"] == 401
+    })
+    .await;
     drop(s.core);
 }
 
@@ -339,38 +388,20 @@ async fn nginx_with_auth_request_decides_like_the_proxy() {
 async fn client_identity_headers_never_reach_the_core() {
     let Some(bin) = nginx_bin() else { return };
     let s = setup(&bin, AUTH_REQUEST, "").await;
-    let forged = |req: reqwest::RequestBuilder| {
-        req.header("x-user-id", "mallory")
-            .header("x-user-roles", "admin")
-            .header("x-mimir-identity", "forged")
-            .header("x-forwarded-user", "mallory")
-    };
-    // Without a credential the forged identity gets a 401 with the proxy's challenge.
-    let resp = forged(s.request(true, Credential::None, Method::GET, "/api/nodes/query"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{}", s.logs());
-    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    let refused = s
+        .forged_identity_is_ignored(&[
+            ("x-user-id", "mallory"),
+            ("x-user-roles", "admin"),
+            ("x-mimir-identity", "forged"),
+            ("x-forwarded-user", "mallory"),
+        ])
+        .await;
+    // Without a credential the forged identity gets the proxy's challenge.
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
     assert!(
         challenge.starts_with("Bearer") && challenge.contains("resource_metadata"),
         "{challenge}"
     );
-    // With a developer's key, the core records the developer, not the forged user.
-    let resp = forged(s.request(
-        true,
-        Credential::ApiKey(&s.developer),
-        Method::POST,
-        "/api/nodes",
-    ))
-    .json(&json!({"type": "memory", "properties": {"title": "spoof"}}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED, "{}", s.logs());
-    let body = resp.text().await.unwrap();
-    assert!(body.contains("apikey:developer"), "{body}");
-    assert!(!body.contains("mallory"), "{body}");
 }
 
 #[tokio::test]
@@ -424,17 +455,12 @@ async fn traffic_controls_apply_to_the_client_behind_nginx() {
     let limited = "[traffic]\nper_ip = { requests = 3, per = \"hour\", burst = 3 }\n";
     let s = setup(&bin, AUTH_REQUEST, limited).await;
     for _ in 0..3 {
-        let resp = s
-            .request(true, Credential::None, Method::GET, "/health")
-            .send()
-            .await;
-        assert_eq!(resp.unwrap().status(), StatusCode::OK, "{}", s.logs());
+        let resp = s.send(true, Credential::None, Method::GET, "/health").await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", s.logs());
     }
     let resp = s
-        .request(true, Credential::Bearer(&s.admin), Method::GET, "/health")
-        .send()
-        .await
-        .unwrap();
+        .send(true, Credential::Bearer(&s.admin), Method::GET, "/health")
+        .await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "{}", s.logs());
     let retry: u64 = resp.headers()["retry-after"]
         .to_str()
@@ -444,24 +470,21 @@ async fn traffic_controls_apply_to_the_client_behind_nginx() {
     assert!(retry > 0);
     // One budget: the proxy's own listener refuses the same client now.
     let resp = s
-        .request(false, Credential::None, Method::GET, "/health")
-        .send()
+        .send(false, Credential::None, Method::GET, "/health")
         .await;
-    assert_eq!(resp.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 
     let denied = "[traffic.ip]\ndeny = [\"127.0.0.1/32\"]\n";
     let s = setup(&bin, AUTH_REQUEST, denied).await;
     for via_nginx in [false, true] {
         let resp = s
-            .request(
+            .send(
                 via_nginx,
                 Credential::Bearer(&s.admin),
                 Method::GET,
                 "/health",
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{}", s.logs());
     }
 }
@@ -476,15 +499,13 @@ async fn guessing_keys_through_nginx_is_blocked_for_both_ways_in() {
     for i in 0..10 {
         let key = guess(i);
         let resp = s
-            .request(
+            .send(
                 true,
                 Credential::ApiKey(&key),
                 Method::GET,
                 "/api/nodes/query",
             )
-            .send()
-            .await
-            .unwrap();
+            .await;
         statuses.push(resp.status().as_u16());
         if resp.status() == StatusCode::TOO_MANY_REQUESTS {
             break;
@@ -494,15 +515,13 @@ async fn guessing_keys_through_nginx_is_blocked_for_both_ways_in() {
     assert!(statuses[..statuses.len() - 1].iter().all(|&s| s == 401));
     // The same guard watches the proxy's own listener: this address stays blocked there too.
     let resp = s
-        .request(
+        .send(
             false,
             Credential::ApiKey(&guess(99)),
             Method::GET,
             "/api/nodes/query",
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -510,61 +529,30 @@ async fn guessing_keys_through_nginx_is_blocked_for_both_ways_in() {
 async fn nginx_forwarding_to_the_proxy_keeps_the_client_and_the_checks() {
     let Some(bin) = nginx_bin() else { return };
     let s = setup(&bin, FORWARD, "").await;
-    let spoofed = |req: reqwest::RequestBuilder| {
-        req.header("x-forwarded-for", "203.0.113.9")
-            .header("x-user-id", "mallory")
-            .header("accept", "application/json")
-    };
-    let resp = spoofed(s.request(true, Credential::None, Method::GET, "/api/nodes/query"))
+    let spoofed = [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("x-user-id", "mallory"),
+        ("accept", "application/json"),
+    ];
+    s.forged_identity_is_ignored(&spoofed).await;
+    let resp = s
+        .forged(
+            &spoofed,
+            Credential::Bearer(&s.viewer),
+            Method::POST,
+            "/api/nodes",
+        )
+        .json(&json!({"type": "memory", "properties": {"title": "t"}}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{}", s.logs());
-    let resp = spoofed(s.request(
-        true,
-        Credential::Bearer(&s.viewer),
-        Method::POST,
-        "/api/nodes",
-    ))
-    .json(&json!({"type": "memory", "properties": {"title": "t"}}))
-    .send()
-    .await
-    .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = spoofed(s.request(
-        true,
-        Credential::ApiKey(&s.developer),
-        Method::POST,
-        "/api/nodes",
-    ))
-    .json(&json!({"type": "memory", "properties": {"title": "t"}}))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let body = resp.text().await.unwrap();
-    assert!(
-        body.contains("apikey:developer") && !body.contains("mallory"),
-        "{body}"
-    );
     // The audit trail has the address nginx saw, not the one the client wrote.
-    let audit = s.state.path().join("audit.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&audit).unwrap_or_default();
-        let sources: Vec<Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["url.path"] == "/api/nodes" && r["http.response.status_code"] == 201)
-            .map(|r| r["source.ip"].clone())
-            .collect();
-        if let Some(ip) = sources.first() {
-            assert_eq!(ip, "127.0.0.1", "{text}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no record: {text}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let created = support::wait_for_records(&s.state.path().join("audit.log"), 1, |r| {
+        r["url.path"] == "/api/nodes" && r["http.response.status_code"] == 201
+    })
+    .await;
+    assert_eq!(created[0]["source.ip"], "127.0.0.1", "{created:?}");
 }
 
 #[tokio::test]

@@ -40,6 +40,20 @@ fn check_config(policy: &Path, env: &[(&str, PathBuf)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// [`check_config`] with the certificate paths pointed (through the environment) at a pair
+/// generated in `dir/certs`, as on a host where nginx's certificates live elsewhere.
+fn check_with_generated_certs(policy: &Path, dir: &Path) -> Output {
+    let certs = dir.join("certs");
+    support::gen_certs(&certs);
+    check_config(
+        policy,
+        &[
+            ("MIMIR_TLS_CERT", certs.join("server.pem")),
+            ("MIMIR_TLS_KEY", certs.join("server.key")),
+        ],
+    )
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -85,15 +99,7 @@ fn the_seed_config_translates_and_check_config_accepts_it() {
 
     // The certificate lives where nginx kept it; on this machine the environment points the
     // proxy at a generated one, exactly as it would on a host with different paths.
-    let certs = dir.path().join("certs");
-    support::gen_certs(&certs);
-    let out = check_config(
-        &policy,
-        &[
-            ("MIMIR_TLS_CERT", certs.join("server.pem")),
-            ("MIMIR_TLS_KEY", certs.join("server.key")),
-        ],
-    );
+    let out = check_with_generated_certs(&policy, dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "OK");
 }
@@ -137,15 +143,7 @@ fn untranslatable_directives_are_reported_with_file_and_line() {
     ] {
         assert!(toml.contains(expected), "{expected} missing from\n{toml}");
     }
-    let certs = dir.path().join("certs");
-    support::gen_certs(&certs);
-    let out = check_config(
-        &policy,
-        &[
-            ("MIMIR_TLS_CERT", certs.join("server.pem")),
-            ("MIMIR_TLS_KEY", certs.join("server.key")),
-        ],
-    );
+    let out = check_with_generated_certs(&policy, dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

@@ -399,20 +399,12 @@ async fn upstream_down_is_a_json_502() {
         "{body}"
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", proxy.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"mimir_proxy_upstream_errors_total{kind="connect"}"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"mimir_proxy_requests_total{route="api",status="502"} 2"#),
-        "{metrics}"
-    );
+    proxy
+        .metrics(&[
+            r#"mimir_proxy_upstream_errors_total{kind="connect"}"#,
+            r#"mimir_proxy_requests_total{route="api",status="502"} 2"#,
+        ])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,16 +520,9 @@ async fn certificate_reload_on_sighup_keeps_open_connections() {
         String::from_utf8_lossy(&buf[..n])
     );
 
-    let metrics = reqwest::get(format!("http://{}/metrics", proxy.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"mimir_proxy_tls_reloads_total{result="success"}"#),
-        "{metrics}"
-    );
+    proxy
+        .metrics(&[r#"mimir_proxy_tls_reloads_total{result="success"}"#])
+        .await;
     assert!(proxy.log().contains("TLS certificate reloaded"));
 }
 
@@ -591,22 +576,13 @@ async fn admin_endpoints() {
         .send()
         .await
         .unwrap();
-    let metrics = reqwest::get(admin("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for expected in [
-        r#"mimir_proxy_requests_total{route="mcp",status="200"} 1"#,
-        r#"mimir_proxy_requests_total{route="other",status="200"} 1"#,
-        "mimir_proxy_request_duration_seconds_bucket",
-    ] {
-        assert!(
-            metrics.contains(expected),
-            "{expected} missing from\n{metrics}"
-        );
-    }
+    proxy
+        .metrics(&[
+            r#"mimir_proxy_requests_total{route="mcp",status="200"} 1"#,
+            r#"mimir_proxy_requests_total{route="other",status="200"} 1"#,
+            "mimir_proxy_request_duration_seconds_bucket",
+        ])
+        .await;
     assert_eq!(reqwest::get(admin("/nope")).await.unwrap().status(), 404);
 }
 

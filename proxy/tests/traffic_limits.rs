@@ -259,34 +259,21 @@ async fn mcp_bodies_up_to_the_limit_are_checked_and_forwarded_whole() {
     opts.extra_toml = support::auth_toml(state.path());
     let proxy = Proxy::start(opts).await;
     let client = proxy.client();
-    let post = |body: String, session: Option<&str>| {
-        let mut req = client
+    let session = proxy.mcp_session(&client, &key).await;
+    let post = |body: String| {
+        client
             .post(proxy.url("/mcp"))
             .bearer_auth(&key)
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
-            .body(body);
-        if let Some(session) = session {
-            req = req.header("mcp-session-id", session);
-        }
-        req.send()
+            .header("mcp-session-id", &session)
+            .body(body)
+            .send()
     };
-    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
-        "protocolVersion":"2025-06-18","capabilities":{},
-        "clientInfo":{"name":"traffic-limits","version":"1"}}});
-    let resp = post(init.to_string(), None).await.unwrap();
-    assert_eq!(resp.status(), 200, "{}", proxy.log());
-    let session = resp.headers()["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-    let resp = post(initialized.to_string(), Some(&session)).await.unwrap();
-    assert!(resp.status().is_success());
 
     // Exactly the limit: parsed, authorized and stored byte for byte.
     let (body, content) = add_node_body("large-node", MCP_LIMIT);
-    let resp = post(body, Some(&session)).await.unwrap();
+    let resp = post(body).await.unwrap();
     assert_eq!(resp.status(), 200, "{}", proxy.log());
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["id"], 7, "{answer}");
@@ -305,7 +292,7 @@ async fn mcp_bodies_up_to_the_limit_are_checked_and_forwarded_whole() {
 
     // One byte over, declared: 413 (the `mcp` route group's limit) before anything is read.
     let (body, _) = add_node_body("too-large", MCP_LIMIT + 1);
-    let resp = post(body.clone(), Some(&session)).await.unwrap();
+    let resp = post(body.clone()).await.unwrap();
     assert_eq!(resp.status(), 413);
     let answer: Value = resp.json().await.unwrap();
     assert_eq!(answer["error"], "payload_too_large", "{answer}");

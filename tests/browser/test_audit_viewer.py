@@ -13,11 +13,8 @@ import urllib.request
 import urllib.parse
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from conftest import REPO, Proxy, auth_toml
-
-CHROMIUM = "/usr/bin/chromium"
+from conftest import Proxy, auth_toml, policy_toml
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +25,7 @@ def audited_proxy(tmp_path_factory, core):
         auth_toml(workdir)
         + f'[audit]\nenabled = true\ndestinations = ["file"]\n'
           f'[audit.file]\npath = "{workdir / "audit.log"}"\n'
-        + f'[authz]\nrbac = "{REPO / "config" / "rbac.json"}"\nroutes = "{REPO / "config" / "routes.toml"}"\n'
+        + policy_toml()
     ))
     instance.admin_key = instance.create_key("ops", "admin")
     instance.viewer_key = instance.create_key("reader", "viewer")
@@ -62,14 +59,6 @@ def traffic(audited_proxy):
     status, body = call(p, "/admin/audit/events?outcome=maybe", p.admin_key)
     assert status == 400 and b"outcome" in body
     return p
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield instance
-        instance.close()
 
 
 def open_viewer(browser, proxy, key):

@@ -10,11 +10,8 @@ import subprocess
 import urllib.parse
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from conftest import PROXY_BIN, REPO, Proxy, auth_toml, make_core
-
-CHROMIUM = "/usr/bin/chromium"
+from conftest import PROXY_BIN, Proxy, auth_toml, make_core, policy_toml
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +40,11 @@ def web_proxy(tmp_path_factory, asserted_core, idp, identity_keys):
         + f'[[auth.providers]]\nid = "testidp"\ndisplay_name = "Test IdP"\nissuer = "{idp}"\n'
           f'client_id = "mimir-web"\nclient_secret = "web-secret"\nscopes = ["roles"]\nrole_claims = ["roles"]\n'
         + f'[identity]\nsigning_key_file = "{identity_keys / "identity.key"}"\n'
-        + f'[authz]\nrbac = "{REPO / "config" / "rbac.json"}"\nroutes = "{REPO / "config" / "routes.toml"}"\n'
+        + policy_toml()
     ))
     instance.start()
     yield instance
     instance.stop()
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield instance
-        instance.close()
 
 
 def local_only(context):

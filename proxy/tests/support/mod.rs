@@ -381,6 +381,71 @@ level = "info"
             .unwrap()
     }
 
+    /// `method path` on `client` (one trusting the dev CA, e.g. [`Proxy::client`]), with `key` as
+    /// the bearer credential when there is one.
+    pub fn request(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let req = client.request(method, self.url(path));
+        match key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    /// An MCP session opened through the proxy as `key` (`initialize`, then the `initialized`
+    /// notification); the core binds sessions to the caller. Returns the session id.
+    pub async fn mcp_session(&self, client: &reqwest::Client, key: &str) -> String {
+        let post = |body: serde_json::Value| {
+            self.request(client, reqwest::Method::POST, "/mcp", Some(key))
+                .header("accept", "application/json, text/event-stream")
+                .json(&body)
+        };
+        let resp = post(
+            serde_json::json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"mimir-proxy-tests","version":"1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 200, "{}", self.log());
+        let session = resp.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let initialized = serde_json::json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+        let resp = post(initialized)
+            .header("mcp-session-id", &session)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        session
+    }
+
+    /// The Prometheus text of the admin listener's `/metrics`, which must have every `expected`
+    /// line (or part of one).
+    pub async fn metrics(&self, expected: &[&str]) -> String {
+        let text = reqwest::get(format!("http://{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in expected {
+            assert!(
+                text.contains(line),
+                "{line} missing from the metrics:\n{text}"
+            );
+        }
+        text
+    }
+
     /// A TLS connection with the given versions and ALPN offer.
     pub async fn tls(
         &self,
@@ -554,6 +619,40 @@ pub fn auth_toml(dir: &Path) -> String {
         "[auth]\nkeys_file = \"{d}/keys.json\"\nlockdown_file = \"{d}/lockdown\"\n",
         d = dir.display()
     )
+}
+
+/// The `[audit]` section writing JSON lines to the file `log` only.
+pub fn audit_file_toml(log: &Path) -> String {
+    format!(
+        "[audit]\nenabled = true\ndestinations = [\"file\"]\n[audit.file]\npath = \"{}\"\n",
+        log.display()
+    )
+}
+
+/// The audit records in `log` that `select` picks, waiting up to 15 s for `count` of them (the
+/// proxy writes them in the background).
+pub async fn wait_for_records(
+    log: &Path,
+    count: usize,
+    select: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|r| select(r))
+            .collect();
+        if records.len() >= count {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} matching records expected:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// An API key with `roles`, made with `mimir-proxy keys create` and stored in `dir/keys.json`.
