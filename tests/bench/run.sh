@@ -76,7 +76,7 @@ keys_file = "$WORK/api-keys.json"
 [log]
 level = "warn"
 # One load generator on one IP would only measure 429s; the limiter's own cost is measured by
-# `cargo bench -p mimir-proxy --bench ratelimit`.
+# cargo bench -p mimir-proxy --bench ratelimit.
 [traffic]
 rate_limits = false
 ${3:-}
