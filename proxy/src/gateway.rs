@@ -440,6 +440,9 @@ impl Gateway {
                     .send_error(session, ctx, Reject::bad_request(why))
                     .await;
             }
+            Answer::CrossSite(why) => {
+                return self.send_error(session, ctx, Reject::new(403, why)).await;
+            }
         };
         let resource = challenge::resource(&auth.config.resource, &ctx.host);
         let (resp, body) = challenge::unauthorized(&resource, presented, message, &ctx.request_id)?;

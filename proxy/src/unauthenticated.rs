@@ -18,6 +18,8 @@ pub enum Answer {
     },
     /// Ambiguous credentials: 400 with this message.
     Malformed(&'static str),
+    /// A session request failing the CSRF checks: 403 with this message.
+    CrossSite(&'static str),
 }
 
 /// The answer to `failure` for a `method` request to the normalized `path` whose `Accept`
@@ -46,6 +48,7 @@ pub fn answer(
             }
         }
         AuthFailure::Malformed(why) => Answer::Malformed(why),
+        AuthFailure::CrossSite(why) => Answer::CrossSite(why),
     }
 }
 
@@ -80,6 +83,10 @@ mod tests {
         assert_eq!(
             answer(&AuthFailure::Malformed("two"), "GET", "/x", None, "r"),
             Answer::Malformed("two")
+        );
+        assert_eq!(
+            answer(&AuthFailure::CrossSite("csrf"), "POST", "/x", html, "r"),
+            Answer::CrossSite("csrf")
         );
     }
 }

@@ -114,7 +114,7 @@ def test_oidc_sign_in_reaches_the_core_and_sign_out_ends_it(browser, web_proxy, 
 
     # The same write without the CSRF token is refused before it reaches the core.
     refused = api(page, "POST", "/api/nodes", {"type": "memory", "properties": {"title": "forged"}}, csrf=False)
-    assert refused["status"] == 400 and "CSRF" in refused["body"]
+    assert refused["status"] == 403 and "CSRF" in refused["body"]
 
     # Signed in: /login offers the sign-out form; it ends the session here and at the provider.
     page.goto(f"{web_proxy.base}/login")
@@ -134,7 +134,7 @@ def test_oidc_sign_in_reaches_the_core_and_sign_out_ends_it(browser, web_proxy, 
 def test_other_origins_cannot_use_the_session(browser, web_proxy):
     """A form on another page posting to the proxy: from another site the SameSite=Lax cookie
     stays home (401); from a sibling origin of the same site (another port of localhost), which
-    does get the cookie, the CSRF check refuses it (400) before the core is reached."""
+    does get the cookie, the CSRF check refuses it (403) before the core is reached."""
     form = (f'<form method="post" action="{web_proxy.base}/api/nodes" enctype="text/plain">'
             '<input name=\'{"type":"memory","properties":{"title":"csrf","x":"\' value=\'"}}\'>'
             '<button>go</button></form>')

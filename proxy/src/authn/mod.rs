@@ -54,8 +54,10 @@ pub enum AuthFailure {
     Missing,
     /// A credential that was refused: 401 `invalid_token`. The reason is for the log only.
     Invalid(String),
-    /// Ambiguous credentials, or a session-cookie request failing the CSRF checks: 400.
+    /// Ambiguous credentials: 400.
     Malformed(&'static str),
+    /// A valid session cookie on a request that fails the CSRF checks: 403.
+    CrossSite(&'static str),
 }
 
 pub struct Authenticator {
@@ -200,7 +202,7 @@ impl Authenticator {
                     .map_err(|e| AuthFailure::Invalid(format!("session refused: {e:?}")))?;
                 csrf::check(method, headers, host, &data.csrf).map_err(|why| {
                     tracing::info!(reason = why, "session request refused by the CSRF check");
-                    AuthFailure::Malformed("cross-site request refused (CSRF check)")
+                    AuthFailure::CrossSite("cross-site request refused (CSRF check)")
                 })?;
                 Arc::new(self.sessions.principal(data, now))
             }

@@ -261,7 +261,8 @@ impl AuthVerify {
         }
     }
 
-    /// 401 (browsers also learn where to log in), or 400 for ambiguous credentials.
+    /// 401 (browsers also learn where to log in), 400 for ambiguous credentials, 403 for a
+    /// session request failing the CSRF checks.
     fn unauthenticated(
         &self,
         answer: Answer,
@@ -271,6 +272,7 @@ impl AuthVerify {
     ) -> Verdict {
         let (presented, message) = match answer {
             Answer::Malformed(why) => return refused(400, why, request_id),
+            Answer::CrossSite(why) => return refused(403, why, request_id),
             Answer::Challenge { presented, message } => (presented, message),
             Answer::Login => (false, "authentication required"),
         };
