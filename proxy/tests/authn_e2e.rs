@@ -6,10 +6,9 @@ mod authn_harness;
 mod support;
 
 use authn_harness::AuthProxy;
-use reqwest::StatusCode;
 use serde_json::Value;
 use std::time::Duration;
-use support::Upstream;
+use support::{await_status, Upstream};
 
 const DEV_ADMIN: (&str, &str) = ("MIMIR_DEV_USER_ADMIN", "admin:Adm1n-pass:admin,developer");
 const DEV_VIEWER: (&str, &str) = ("MIMIR_DEV_USER_VIEWER", "viewer:v13wer-pass");
@@ -173,7 +172,17 @@ async fn api_keys_from_the_cli_authenticate_and_revoke() {
     let listed = String::from_utf8(listed.stdout).unwrap();
     assert!(listed.contains(&id) && listed.contains("active") && !listed.contains(&key));
     assert!(proxy.cli(&["keys", "revoke", &id]).status.success());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    await_status("revoked key", 401, || async {
+        client
+            .get(proxy.url("/api/nodes"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+    .await;
     let resp = client
         .get(proxy.url("/api/nodes"))
         .header("x-api-key", &key)
@@ -286,12 +295,15 @@ async fn lockdown_revokes_keys_and_tokens_across_restarts() {
             .bearer_auth(credential.to_owned())
             .send()
     };
-    assert_eq!(get(&key).await.unwrap().status(), 200);
+    let status = |credential: &str| {
+        let sent = get(credential);
+        async move { sent.await.unwrap().status().as_u16() }
+    };
+    await_status("new key", 200, || status(&key)).await;
     assert_eq!(get(&token).await.unwrap().status(), 200);
 
     assert!(proxy.cli(&["lockdown"]).status.success());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(get(&key).await.unwrap().status(), 401);
+    await_status("key after lockdown", 401, || status(&key)).await;
     assert_eq!(
         get(&token).await.unwrap().status(),
         401,
@@ -301,7 +313,7 @@ async fn lockdown_revokes_keys_and_tokens_across_restarts() {
     let (_, new_key) = proxy.create_key("new", "viewer");
     let new_token = login(&proxy, "admin", "Adm1n-pass").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(get(&new_key).await.unwrap().status(), 200);
+    await_status("key made after lockdown", 200, || status(&new_key)).await;
     assert_eq!(get(&new_token).await.unwrap().status(), 200);
 
     // A restarted proxy reads the same lockdown file.
@@ -317,21 +329,24 @@ async fn lockdown_revokes_keys_and_tokens_across_restarts() {
         &[DEV_ADMIN],
     )
     .await;
+    std::fs::copy(dir.join("lockdown"), restarted.dir.path().join("lockdown")).unwrap();
     std::fs::copy(
         dir.join("keys.json"),
         restarted.dir.path().join("keys.json"),
     )
     .unwrap();
-    std::fs::copy(dir.join("lockdown"), restarted.dir.path().join("lockdown")).unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let client = restarted.client();
-    for (credential, status) in [(&key, 401), (&new_key, 200)] {
-        let resp = client
-            .get(restarted.url("/api/nodes"))
-            .bearer_auth(credential)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::from_u16(status).unwrap());
+    for (credential, status) in [(&new_key, 200), (&key, 401)] {
+        await_status("restarted proxy", status, || async {
+            client
+                .get(restarted.url("/api/nodes"))
+                .bearer_auth(credential)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .await;
     }
 }

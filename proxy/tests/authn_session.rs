@@ -14,7 +14,7 @@ use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{Upstream, BIN};
+use support::{await_status, Upstream, BIN};
 
 const ADMIN: (&str, &str) = ("MIMIR_DEV_USER_ADMIN", "admin:Adm1n-pass:admin,developer");
 
@@ -248,15 +248,7 @@ async fn tampered_foreign_and_locked_down_sessions_are_refused() {
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(b.proxy.cli(&["lockdown"]).status.success());
-    // The proxy picks the lockdown file up within a second or so; allow a loaded machine more.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while b.status(get(&session)).await != 401 {
-        assert!(
-            Instant::now() < deadline,
-            "the lockdown never ended the session"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    await_status("session after lockdown", 401, || b.status(get(&session))).await;
     let page = signed_in_page(&session).await;
     assert!(!page.contains("Sign out"));
 }

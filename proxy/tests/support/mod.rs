@@ -677,3 +677,24 @@ pub fn create_key(dir: &Path, name: &str, roles: &str) -> String {
     assert!(out.status.success(), "keys create: {out:?}");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// Polls `status` until it answers `expected`: for changes the proxy picks up from files (keys,
+/// lockdown) on its own schedule. Fails after 15 s, naming `what`.
+pub async fn await_status<F, Fut>(what: &str, expected: u16, mut status: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = status().await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still {got}, expected {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
