@@ -4,8 +4,11 @@
 #[allow(dead_code)]
 mod support;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Options, Proxy, Upstream, BIN};
 
@@ -55,6 +58,57 @@ impl Audited {
         assert!(verify.status.success(), "audit verify: {verify:?}");
         std::fs::read_to_string(&self.log).unwrap()
     }
+}
+
+/// Requests in flight when SIGTERM arrives: every request that got an answer has its record
+/// (matched by request id), and there are no more records than requests sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_answered_request_loses_its_record_across_sigterm() {
+    let a = start("loader", "analyst").await;
+    let (client, url, key) = (a.proxy.client(), a.proxy.url("/api/nodes/1"), a.key.clone());
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            let (answered, sent) = (answered.clone(), sent.clone());
+            tokio::spawn(async move {
+                loop {
+                    sent.fetch_add(1, Ordering::SeqCst);
+                    let request = client.get(&url).bearer_auth(&key);
+                    let Ok(resp) = request.timeout(Duration::from_secs(10)).send().await else {
+                        break; // the proxy has gone
+                    };
+                    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+                    answered.lock().unwrap().push(id);
+                }
+            })
+        })
+        .collect();
+    while answered.lock().unwrap().len() < 200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut a = a;
+    let text = tokio::task::spawn_blocking(move || a.stop()).await.unwrap();
+    for task in load {
+        task.await.unwrap();
+    }
+    let records = request_records(&text);
+    let logged: HashSet<&str> = records
+        .iter()
+        .filter_map(|r| r["trace.id"].as_str())
+        .collect();
+    let answered = answered.lock().unwrap();
+    let lost: Vec<&String> = answered
+        .iter()
+        .filter(|id| !logged.contains(id.as_str()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} answered requests without a record",
+        lost.len()
+    );
+    assert!(records.len() <= sent.load(Ordering::SeqCst));
 }
 
 fn request_records(text: &str) -> Vec<serde_json::Value> {
