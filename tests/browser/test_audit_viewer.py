@@ -13,6 +13,7 @@ import urllib.request
 import urllib.parse
 
 import pytest
+from playwright.sync_api import expect
 
 from conftest import Proxy, auth_toml, policy_toml
 
@@ -90,7 +91,8 @@ def apply(page):
     with page.expect_response(lambda r: "/admin/audit/events" in r.url) as answer:
         page.get_by_role("button", name="Apply").click()
     assert answer.value.status == 200
-    page.wait_for_function("document.querySelector('#summary').textContent.includes('matching')")
+    # A locator wait: wait_for_function would evaluate a string, which the page's CSP forbids.
+    expect(page.locator("#summary")).to_contain_text("matching")
 
 
 COLUMNS = {"time": 0, "user": 1, "action": 2, "outcome": 3, "status": 4}
