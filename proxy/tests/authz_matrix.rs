@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use support::{status_of, Proxy};
+use std::time::Duration;
+use support::{read_to_close, try_status_of, Proxy};
+use tokio::io::AsyncWriteExt;
 
 const CALLERS: [&str; 6] = [
     "admin",
@@ -239,6 +241,8 @@ async fn setup() -> Matrix {
         session: None,
     });
     let mut opts = support::Options::to(core.addr.clone());
+    // A loaded machine may answer slowly; upstream timeouts are not under test here.
+    opts.read_timeout_seconds = 15;
     // The matrix sends hundreds of requests and raw connections per caller: rates are not
     // under test here.
     opts.extra_toml = format!(
@@ -351,8 +355,16 @@ impl Matrix {
              content-type: application/json\r\ncontent-length: {}\r\n{auth}connection: close\r\n\r\n{body}",
             body.len()
         );
-        let response = self.proxy.raw(request.as_bytes()).await;
-        (status_of(&response), response)
+        // As long as the other clients wait (a loaded machine answers slowly); no answer at all
+        // is a cell of its own (status 0) so that the table shows which request it was.
+        let mut tls = self
+            .proxy
+            .tls(&[&rustls::version::TLS13], &[b"http/1.1"])
+            .await
+            .unwrap();
+        tls.write_all(request.as_bytes()).await.unwrap();
+        let response = read_to_close(&mut tls, Duration::from_secs(20)).await;
+        (try_status_of(&response).unwrap_or(0), response)
     }
 }
 

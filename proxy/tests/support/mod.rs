@@ -527,13 +527,14 @@ pub async fn read_to_close<S: AsyncReadExt + Unpin>(stream: &mut S, limit: Durat
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Status code of a raw HTTP/1 response, `None` if it is not one.
+pub fn try_status_of(response: &str) -> Option<u16> {
+    response.split(' ').nth(1).and_then(|s| s.parse().ok())
+}
+
 /// Status code of a raw HTTP/1 response.
 pub fn status_of(response: &str) -> u16 {
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+    try_status_of(response).unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
 }
 
 /// JSON body of a raw HTTP/1 response (Content-Length framed).
