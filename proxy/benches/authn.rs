@@ -86,15 +86,25 @@ fn bench(c: &mut Criterion) {
     bearer.insert("authorization", format!("Bearer {token}").parse().unwrap());
     let mut api_key = HeaderMap::new();
     api_key.insert("x-api-key", new_key.key.parse().unwrap());
-    assert!(rt.block_on(auth.authenticate(&bearer, None)).is_ok());
-    assert!(rt.block_on(auth.authenticate(&api_key, None)).is_ok());
+    assert!(rt
+        .block_on(auth.authenticate_request(&bearer, None, "GET", "localhost"))
+        .is_ok());
+    assert!(rt
+        .block_on(auth.authenticate_request(&api_key, None, "GET", "localhost"))
+        .is_ok());
 
     let mut group = c.benchmark_group("authenticate");
     group.bench_function("jwt_cached", |b| {
-        b.iter(|| rt.block_on(auth.authenticate(&bearer, None)).unwrap())
+        b.iter(|| {
+            rt.block_on(auth.authenticate_request(&bearer, None, "GET", "localhost"))
+                .unwrap()
+        })
     });
     group.bench_function("api_key", |b| {
-        b.iter(|| rt.block_on(auth.authenticate(&api_key, None)).unwrap())
+        b.iter(|| {
+            rt.block_on(auth.authenticate_request(&api_key, None, "GET", "localhost"))
+                .unwrap()
+        })
     });
     group.finish();
 }

@@ -5,6 +5,10 @@
 use async_trait::async_trait;
 use pingora::prelude::*;
 
+// The gateway's allocator, so that the ratio of (c) to (b) is the gateway's own cost.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Passthrough {
     upstream: String,
 }

@@ -6,12 +6,12 @@
 use anyhow::Context;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Serialize;
 use std::path::Path;
 
 use crate::authn::{issuer, AuthMethod, Principal};
 use crate::config::identity::{Clearance, IdentityConfig};
+use crate::ed25519;
 
 pub const ISSUER: &str = "mimir-proxy";
 pub const AUDIENCE: &str = "mimir-core";
@@ -21,11 +21,6 @@ pub const LIFETIME_SECONDS: u64 = 60;
 const REUSE_MARGIN_SECONDS: u64 = 10;
 /// Distinct identities remembered; a miss only costs one signature.
 const CACHE_ENTRIES: usize = 10_000;
-
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410), followed by the 32-byte key.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -51,9 +46,9 @@ impl Asserter {
     /// The key from `config.key_pem`, `config.signing_key_file`, or a new one.
     pub fn new(config: &IdentityConfig) -> anyhow::Result<Self> {
         let pkcs8 = match (&config.key_pem, &config.signing_key_file) {
-            (Some(pem), _) => parse_private_pem(pem)?,
-            (None, Some(path)) => read_key_file(path)?,
-            (None, None) => generate_pkcs8()?,
+            (Some(pem), _) => ed25519::parse_private_pem(pem)?,
+            (None, Some(path)) => ed25519::read_private_pem(path)?,
+            (None, None) => ed25519::generate()?,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(TYPE.into());
@@ -119,72 +114,24 @@ fn auth_kind(principal: &Principal) -> &'static str {
     }
 }
 
-/// A new Ed25519 key, PKCS#8 DER.
-fn generate_pkcs8() -> anyhow::Result<Vec<u8>> {
-    let rng = ring::rand::SystemRandom::new();
-    Ok(Ed25519KeyPair::generate_pkcs8(&rng)
-        .map_err(|_| anyhow::anyhow!("cannot generate an Ed25519 key"))?
-        .as_ref()
-        .to_vec())
-}
-
 /// A new key pair as (PKCS#8 PEM private key, SPKI PEM public key).
 pub fn generate_pem_pair() -> anyhow::Result<(String, String)> {
-    let pkcs8 = generate_pkcs8()?;
-    let public = public_pem(&pkcs8)?;
+    let pkcs8 = ed25519::generate()?;
+    let public = ed25519::public_pem(&pkcs8)?;
     Ok((pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8)), public))
 }
 
 /// The SPKI PEM public key of a PKCS#8 PEM private key.
 pub fn public_pem_of(private_pem: &str) -> anyhow::Result<String> {
-    public_pem(&parse_private_pem(private_pem)?)
-}
-
-fn public_pem(pkcs8: &[u8]) -> anyhow::Result<String> {
-    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
-        .map_err(|e| anyhow::anyhow!("not a PKCS#8 Ed25519 key: {e}"))?;
-    let mut spki = ED25519_SPKI_PREFIX.to_vec();
-    spki.extend_from_slice(pair.public_key().as_ref());
-    Ok(pem::encode(&pem::Pem::new("PUBLIC KEY", spki)))
-}
-
-fn parse_private_pem(text: &str) -> anyhow::Result<Vec<u8>> {
-    let pem = pem::parse(text).context("not a PEM file")?;
-    anyhow::ensure!(
-        pem.tag() == "PRIVATE KEY",
-        "expected a PKCS#8 \"PRIVATE KEY\" PEM block, found {:?}",
-        pem.tag()
-    );
-    let der = pem.contents().to_vec();
-    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|e| anyhow::anyhow!("not a PKCS#8 Ed25519 key: {e}"))?;
-    Ok(der)
-}
-
-/// Read and check a PKCS#8 PEM Ed25519 key file.
-pub fn read_key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse_private_pem(&text).with_context(|| path.display().to_string())
+    ed25519::public_pem(&ed25519::parse_private_pem(private_pem)?)
 }
 
 /// `mimir-proxy identity-keygen --out DIR`: `identity.key` (0600) and `identity.pub`.
 pub fn keygen(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (private, public) = generate_pem_pair()?;
     let key_path = dir.join("identity.key");
     let pub_path = dir.join("identity.pub");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key_path)
-        .and_then(|mut f| f.write_all(private.as_bytes()))
-        .with_context(|| format!("cannot create {}", key_path.display()))?;
-    std::fs::write(&pub_path, public)
-        .with_context(|| format!("cannot write {}", pub_path.display()))?;
+    ed25519::write_pair(&key_path, &pub_path)?;
     Ok((key_path, pub_path))
 }
 
@@ -248,15 +195,12 @@ mod tests {
     }
 
     #[test]
-    fn keygen_writes_a_private_key_only_the_owner_reads() {
-        use std::os::unix::fs::PermissionsExt;
+    fn keygen_writes_the_pair_the_core_is_given() {
         let dir = tempfile::tempdir().unwrap();
         let (key, public) = keygen(dir.path()).unwrap();
-        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let pkcs8 = read_key_file(&key).unwrap();
+        let private = std::fs::read_to_string(key).unwrap();
         assert_eq!(
-            public_pem(&pkcs8).unwrap(),
+            public_pem_of(&private).unwrap(),
             std::fs::read_to_string(public).unwrap()
         );
         assert!(

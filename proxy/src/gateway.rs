@@ -882,7 +882,9 @@ impl ProxyHttp for Gateway {
             key_id = ctx.principal.as_ref().and_then(|p| p.key_id.as_deref()).unwrap_or("-"),
             "request"
         );
+        // Building the record costs allocations on every request: only when it is kept.
         if !ctx.audited
+            && self.audit.is_enabled()
             && self
                 .audit
                 .record(self.audit_event(session, ctx, status))

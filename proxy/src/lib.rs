@@ -10,6 +10,7 @@ pub mod authz;
 pub mod config;
 pub mod connlimit;
 pub mod devcert;
+pub mod ed25519;
 pub mod errors;
 pub mod forwarded;
 pub mod framing;

@@ -14,7 +14,13 @@ DURATION="${1:-10}"
 CONNS="${BENCH_CONNECTIONS:-50}"
 WORK="$(mktemp -d)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { # SIGTERM first (nginx stops its workers); pingora's passthrough would drain for minutes
+  exec 2>/dev/null # the shell's "Killed" notices
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # BENCH_BIN_DIR: use binaries built earlier (its examples/ holds passthrough) instead of building.
@@ -104,9 +110,23 @@ ms() { # wrk latency ("512.00us", "1.20ms", "2.00s") → milliseconds
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
 }
 
-declare -A RPS P50 P99 RSS
+cpu_ticks() { # user+system clock ticks of a process and its children so far
+  local pid="$1" total=0 stat
+  for p in "$pid" $(pgrep -P "$pid"); do
+    stat=$(cat "/proc/$p/stat"); stat=${stat##*) }   # fields after the command name
+    read -r -a f <<<"$stat"; total=$((total + f[11] + f[12]))
+  done
+  echo "$total"
+}
+TICKS_PER_S=$(getconf CLK_TCK)
+
+declare -A RPS P50 P99 RSS CPU
 run() { # name url pid
-  local out; out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$2$PATH_UNDER_TEST")
+  local out before; before=$(cpu_ticks "$3")
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$AUTH" "$2$PATH_UNDER_TEST")
+  # CPU time the server spent per answered request: on two shared cores the fairest measure.
+  CPU[$1]=$(awk -v t=$(( $(cpu_ticks "$3") - before )) -v hz="$TICKS_PER_S" \
+    -v n="$(awk '/requests in/ {print $1}' <<<"$out")" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
   # A benchmark of error responses would measure nothing useful.
   if grep -q "Non-2xx" <<<"$out"; then echo "$1 answered errors:" >&2; echo "$out" >&2; exit 1; fi
   RPS[$1]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
@@ -123,12 +143,12 @@ run e-audited https://127.0.0.1:18446 "${PIDS[3]}"
 
 echo
 echo "wrk -t2 -c$CONNS -d${DURATION}s --latency GET $PATH_UNDER_TEST with an API key, 1 KiB responses, keep-alive, TLS except (a)"
-printf '%-15s %12s %10s %10s %10s %12s\n' target req/s p50_ms p99_ms rss_kB "vs nginx"
+printf '%-15s %12s %10s %10s %10s %12s %12s\n' target req/s p50_ms p99_ms rss_kB cpu_us/req "vs nginx"
 for t in a-upstream b-pingora c-mimir-proxy d-nginx e-audited; do
-  printf '%-15s %12s %10s %10s %10s %11.2fx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
-    "$(awk -v a="${RPS[$t]}" -v b="${RPS[d-nginx]}" 'BEGIN {print a/b}')"
+  printf '%-15s %12s %10s %10s %10s %12s %11.2fx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
+    "${CPU[$t]}" "$(awk -v a="${RPS[$t]}" -v b="${RPS[d-nginx]}" 'BEGIN {print a/b}')"
 done
-echo "(RSS of (a) and (d) is the shared nginx master + workers.)"
+echo "(RSS and CPU of (a) and (d) are the shared nginx master + workers: (d)'s CPU includes serving the upstream.)"
 echo "audit trail: $(awk -v e="${RPS[e-audited]}" -v c="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%.2fx throughput of (c), %.1f us added per request", e/c, (1/e-1/c)*1e6}')"
 echo "audit records written by (e): $(wc -l < "$WORK/audit/audit.log")"
 

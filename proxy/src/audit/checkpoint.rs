@@ -4,16 +4,12 @@
 
 use anyhow::Context;
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::ed25519;
+
 pub const ACTION: &str = "audit-checkpoint";
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte key follows.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 
 /// The message signed for the record `seq` whose hash is `hash`.
 fn message(seq: u64, hash: &str) -> Vec<u8> {
@@ -35,12 +31,7 @@ impl Signer {
     /// Reads a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519` or
     /// `mimir-proxy audit keygen`).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let der = PrivatePkcs8KeyDer::from_pem_file(path)
-            .with_context(|| format!("cannot read signing key {}", path.display()))?;
-        let key =
-            Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der()).map_err(|e| {
-                anyhow::anyhow!("{} is not an Ed25519 private key: {e}", path.display())
-            })?;
+        let key = ed25519::key_pair(&ed25519::read_private_pem(path)?)?;
         let key_id = key_id(key.public_key().as_ref());
         Ok(Self { key, key_id })
     }
@@ -99,15 +90,10 @@ pub struct VerifyKey {
 impl VerifyKey {
     /// A `PUBLIC KEY` PEM, or the private key PEM (its public half is used).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        if let Ok(spki) = SubjectPublicKeyInfoDer::from_pem_file(path) {
-            let der: &[u8] = spki.as_ref();
-            let public = der
-                .strip_prefix(&ED25519_SPKI_PREFIX[..])
-                .filter(|k| k.len() == 32)
-                .with_context(|| format!("{} is not an Ed25519 public key", path.display()))?;
-            return Ok(Self {
-                public: public.to_vec(),
-            });
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if let Some(public) = ed25519::parse_public_pem(&text) {
+            return Ok(Self { public });
         }
         let signer = Signer::load(path)?;
         Ok(Self {
@@ -132,22 +118,10 @@ impl VerifyKey {
 /// Writes a new key pair: `<dir>/audit-signing.pem` (private, mode 0600) and
 /// `<dir>/audit-signing.pub.pem`. Refuses to overwrite.
 pub fn generate(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let private = dir.join("audit-signing.pem");
     let public = dir.join("audit-signing.pub.pem");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&private)
-        .with_context(|| format!("cannot create {}", private.display()))?;
-    file.write_all(pair.serialize_pem().as_bytes())?;
-    file.sync_all()?;
-    std::fs::write(&public, pair.public_key_pem())
-        .with_context(|| format!("cannot write {}", public.display()))?;
+    ed25519::write_pair(&private, &public)?;
     Ok((private, public))
 }
 

@@ -374,7 +374,11 @@ fn clip(value: &str, max: usize) -> String {
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    value[..end]
+    let value = &value[..end];
+    if !value.chars().any(char::is_control) {
+        return value.to_owned();
+    }
+    value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

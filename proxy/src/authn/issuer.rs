@@ -2,12 +2,13 @@
 //! signed with a key from `auth.signing_key_file` or generated at start. They are verified by
 //! the same code as external tokens ([`super::jwt`]), registered as one more issuer.
 
+use anyhow::Context;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
-use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Serialize;
 use std::path::Path;
 
 use super::keys::{KeySet, VerifyKey};
+use crate::ed25519;
 
 /// `iss` of the proxy's tokens.
 pub const ISSUER: &str = "urn:mimir-gate";
@@ -37,25 +38,11 @@ struct Claims<'a> {
 impl LocalIssuer {
     /// From a PKCS#8 PEM Ed25519 key file, or a new key when `key_file` is `None`.
     pub fn new(key_file: Option<&Path>, audience: &str, lifetime: u64) -> anyhow::Result<Self> {
-        let rng = ring::rand::SystemRandom::new();
         let pkcs8 = match key_file {
-            Some(path) => {
-                let text = std::fs::read(path).map_err(|e| {
-                    anyhow::anyhow!("auth.signing_key_file {}: {e}", path.display())
-                })?;
-                let pem = pem::parse(text).map_err(|e| {
-                    anyhow::anyhow!("auth.signing_key_file {}: {e}", path.display())
-                })?;
-                pem.contents().to_vec()
-            }
-            None => Ed25519KeyPair::generate_pkcs8(&rng)
-                .map_err(|_| anyhow::anyhow!("cannot generate a signing key"))?
-                .as_ref()
-                .to_vec(),
+            Some(path) => ed25519::read_private_pem(path).context("auth.signing_key_file")?,
+            None => ed25519::generate()?,
         };
-        let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&pkcs8)
-            .map_err(|e| anyhow::anyhow!("auth.signing_key_file: not a PKCS#8 Ed25519 key: {e}"))?;
-        let public = pair.public_key().as_ref().to_vec();
+        let public = ed25519::public_key(&pkcs8)?;
         // The key id is derived from the public key, so replicas sharing a key agree on it.
         let digest = ring::digest::digest(&ring::digest::SHA256, &public);
         let kid = super::apikey::hex(&digest.as_ref()[..8]);

@@ -164,16 +164,6 @@ impl Authenticator {
         })
     }
 
-    /// [`Self::authenticate_request`] without the request's method and host: bearer tokens and
-    /// API keys only, a session cookie fails the CSRF check.
-    pub async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        query: Option<&str>,
-    ) -> Result<Arc<Principal>, AuthFailure> {
-        self.authenticate_request(headers, query, "POST", "").await
-    }
-
     /// Authenticate a request from its headers (and query, where allowed). `method` and `host`
     /// (the validated `Host`) are for the CSRF checks of session-authenticated requests.
     pub async fn authenticate_request(
