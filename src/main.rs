@@ -79,14 +79,14 @@ fn share_identity_key(
     proxy: &mut config::ProxyConfig,
     core: &mut CoreConfig,
 ) -> anyhow::Result<()> {
-    use mimir_proxy::assertion;
+    use mimir_proxy::ed25519;
     let public = match &proxy.identity.signing_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)?;
-            assertion::public_pem_of(&text)?
+            ed25519::public_pem_of(&text)?
         }
         None => {
-            let (private, public) = assertion::generate_pem_pair()?;
+            let (private, public) = ed25519::generate_pem_pair()?;
             proxy.identity.key_pem = Some(private);
             public
         }

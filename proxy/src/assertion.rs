@@ -3,7 +3,6 @@
 //! distinct identity is signed and reused until 10 s before it expires, so the hot path only
 //! pays for a cache lookup.
 
-use anyhow::Context;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
@@ -114,25 +113,9 @@ fn auth_kind(principal: &Principal) -> &'static str {
     }
 }
 
-/// A new key pair as (PKCS#8 PEM private key, SPKI PEM public key).
-pub fn generate_pem_pair() -> anyhow::Result<(String, String)> {
-    let pkcs8 = ed25519::generate()?;
-    let public = ed25519::public_pem(&pkcs8)?;
-    Ok((pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8)), public))
-}
-
-/// The SPKI PEM public key of a PKCS#8 PEM private key.
-pub fn public_pem_of(private_pem: &str) -> anyhow::Result<String> {
-    ed25519::public_pem(&ed25519::parse_private_pem(private_pem)?)
-}
-
 /// `mimir-proxy identity-keygen --out DIR`: `identity.key` (0600) and `identity.pub`.
 pub fn keygen(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let key_path = dir.join("identity.key");
-    let pub_path = dir.join("identity.pub");
-    ed25519::write_pair(&key_path, &pub_path)?;
-    Ok((key_path, pub_path))
+    ed25519::write_pair(dir, "identity.key", "identity.pub")
 }
 
 #[cfg(test)]
@@ -155,7 +138,7 @@ mod tests {
 
     #[test]
     fn signs_verifiable_claims_and_reuses_them() {
-        let (private, public) = generate_pem_pair().unwrap();
+        let (private, public) = ed25519::generate_pem_pair().unwrap();
         let asserter = Asserter::new(&IdentityConfig {
             key_pem: Some(private),
             ..IdentityConfig::default()
@@ -200,7 +183,7 @@ mod tests {
         let (key, public) = keygen(dir.path()).unwrap();
         let private = std::fs::read_to_string(key).unwrap();
         assert_eq!(
-            public_pem_of(&private).unwrap(),
+            ed25519::public_pem_of(&private).unwrap(),
             std::fs::read_to_string(public).unwrap()
         );
         assert!(

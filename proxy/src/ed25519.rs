@@ -6,7 +6,7 @@ use anyhow::Context;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410); the 32-byte key follows. The
 /// encoding is fixed, so a public key PEM is checked against it rather than parsed.
@@ -66,20 +66,39 @@ pub fn parse_public_pem(text: &str) -> Option<Vec<u8>> {
         .map(<[u8]>::to_vec)
 }
 
-/// Writes a new pair: `private` (PKCS#8 PEM, mode 0600, never overwritten) and `public`
-/// (SPKI PEM).
-pub fn write_pair(private: &Path, public: &Path) -> anyhow::Result<()> {
+/// A new pair as (PKCS#8 `PRIVATE KEY` PEM, SPKI `PUBLIC KEY` PEM).
+pub fn generate_pem_pair() -> anyhow::Result<(String, String)> {
     let pkcs8 = generate()?;
+    let public = public_pem(&pkcs8)?;
+    Ok((pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8)), public))
+}
+
+/// The SPKI PEM public key of a PKCS#8 PEM private key.
+pub fn public_pem_of(private_pem: &str) -> anyhow::Result<String> {
+    public_pem(&parse_private_pem(private_pem)?)
+}
+
+/// Writes a new pair into `dir` (created if missing): `private_name` (PKCS#8 PEM, mode 0600,
+/// never overwritten) and `public_name` (SPKI PEM). Returns both paths.
+pub fn write_pair(
+    dir: &Path,
+    private_name: &str,
+    public_name: &str,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (private, public) = (dir.join(private_name), dir.join(public_name));
+    let (private_pem, public_pem) = generate_pem_pair()?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(private)
+        .open(&private)
         .with_context(|| format!("cannot create {}", private.display()))?;
-    file.write_all(pem::encode(&pem::Pem::new("PRIVATE KEY", pkcs8.clone())).as_bytes())?;
+    file.write_all(private_pem.as_bytes())?;
     file.sync_all()?;
-    std::fs::write(public, public_pem(&pkcs8)?)
-        .with_context(|| format!("cannot write {}", public.display()))
+    std::fs::write(&public, public_pem)
+        .with_context(|| format!("cannot write {}", public.display()))?;
+    Ok((private, public))
 }
 
 #[cfg(test)]
@@ -89,9 +108,12 @@ mod tests {
     #[test]
     fn pairs_round_trip_and_private_keys_stay_private() {
         let dir = tempfile::tempdir().unwrap();
-        let (private, public) = (dir.path().join("k.pem"), dir.path().join("k.pub"));
-        write_pair(&private, &public).unwrap();
-        assert!(write_pair(&private, &public).is_err(), "must not overwrite");
+        let keys = dir.path().join("keys");
+        let (private, public) = write_pair(&keys, "k.pem", "k.pub").unwrap();
+        assert!(
+            write_pair(&keys, "k.pem", "k.pub").is_err(),
+            "must not overwrite"
+        );
         let mode = std::fs::metadata(&private).unwrap().permissions();
         assert_eq!(
             std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
@@ -103,6 +125,8 @@ mod tests {
             parse_public_pem(&public_text),
             Some(public_key(&pkcs8).unwrap())
         );
+        let private_text = std::fs::read_to_string(&private).unwrap();
+        assert_eq!(public_pem_of(&private_text).unwrap(), public_text);
     }
 
     #[test]

@@ -118,11 +118,7 @@ impl VerifyKey {
 /// Writes a new key pair: `<dir>/audit-signing.pem` (private, mode 0600) and
 /// `<dir>/audit-signing.pub.pem`. Refuses to overwrite.
 pub fn generate(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let private = dir.join("audit-signing.pem");
-    let public = dir.join("audit-signing.pub.pem");
-    ed25519::write_pair(&private, &public)?;
-    Ok((private, public))
+    ed25519::write_pair(dir, "audit-signing.pem", "audit-signing.pub.pem")
 }
 
 #[cfg(test)]
