@@ -32,7 +32,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{HOST, STRICT_TRANSPORT_SECURITY};
-use http::{HeaderValue, Method, Uri};
+use http::{HeaderName, HeaderValue, Method, Uri};
 use ipnet::IpNet;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
@@ -70,7 +70,7 @@ const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const LOGGED_PATH_MAX: usize = 256;
 
 pub struct Gateway {
-    identity_header: String,
+    identity_header: HeaderName,
     trusted_proxies: Vec<IpNet>,
     path_options: PathOptions,
     limits: LimitConfig,
@@ -170,7 +170,8 @@ impl Gateway {
             metrics.clone(),
         ));
         Ok(Self {
-            identity_header: config.headers.identity_header.clone(),
+            // Parsed (and lower-cased) once; validation already refused invalid names.
+            identity_header: HeaderName::try_from(config.headers.identity_header.as_str())?,
             trusted_proxies: config.headers.trusted_proxies.clone(),
             path_options: PathOptions::from_config(config),
             limits: config.limits.clone(),

@@ -39,7 +39,7 @@ const CONNECTION_OPTIONS_KEPT: &[&str] = &["close", "keep-alive"];
 
 /// Remove proxy-owned and hop-by-hop request headers, including any the client nominated in
 /// `Connection`, and reduce `Connection` to `close`/`keep-alive`.
-pub fn strip_client_headers(req: &mut RequestHeader, identity_header: &str) {
+pub fn strip_client_headers(req: &mut RequestHeader, identity_header: &HeaderName) {
     let nominated: Vec<String> = req
         .headers
         .get_all(CONNECTION)
@@ -48,7 +48,6 @@ pub fn strip_client_headers(req: &mut RequestHeader, identity_header: &str) {
         .map(|token| token.trim().to_ascii_lowercase())
         .filter(|token| !token.is_empty())
         .collect();
-    let identity_header = identity_header.to_ascii_lowercase();
     let doomed: Vec<HeaderName> = req
         .headers
         .keys()
@@ -57,7 +56,7 @@ pub fn strip_client_headers(req: &mut RequestHeader, identity_header: &str) {
             PROXY_OWNED_PREFIXES.iter().any(|p| name.starts_with(p))
                 || PROXY_OWNED.contains(&name)
                 || HOP_BY_HOP.contains(&name)
-                || name == identity_header
+                || name == identity_header.as_str()
                 || (nominated.iter().any(|n| n == name) && !is_framing(name))
         })
         .cloned()
@@ -193,7 +192,9 @@ mod tests {
             ("Authorization", "Bearer t"),
             ("Accept", "*/*"),
         ]);
-        strip_client_headers(&mut req, "X-Custom-Assertion");
+        // The configured name is matched whatever its case (parsed as the gateway does).
+        let configured = HeaderName::try_from("X-Custom-Assertion").unwrap();
+        strip_client_headers(&mut req, &configured);
         let mut names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
         names.sort_unstable();
         assert_eq!(names, ["accept", "authorization", "connection"]);
@@ -223,7 +224,7 @@ mod tests {
     #[test]
     fn connection_without_kept_options_is_removed() {
         let mut req = request(&[("Connection", "X-Forwarded-For")]);
-        strip_client_headers(&mut req, "x-mimir-identity");
+        strip_client_headers(&mut req, &HeaderName::from_static("x-mimir-identity"));
         assert!(req.headers.is_empty());
     }
 }
