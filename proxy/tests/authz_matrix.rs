@@ -23,8 +23,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{read_to_close, try_status_of, Proxy};
-use tokio::io::AsyncWriteExt;
+use support::{try_status_of, Proxy};
 
 const CALLERS: [&str; 6] = [
     "admin",
@@ -357,13 +356,10 @@ impl Matrix {
         );
         // As long as the other clients wait (a loaded machine answers slowly); no answer at all
         // is a cell of its own (status 0) so that the table shows which request it was.
-        let mut tls = self
+        let response = self
             .proxy
-            .tls(&[&rustls::version::TLS13], &[b"http/1.1"])
-            .await
-            .unwrap();
-        tls.write_all(request.as_bytes()).await.unwrap();
-        let response = read_to_close(&mut tls, Duration::from_secs(20)).await;
+            .raw_within(request.as_bytes(), Duration::from_secs(20))
+            .await;
         (try_status_of(&response).unwrap_or(0), response)
     }
 }

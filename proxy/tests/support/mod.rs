@@ -457,12 +457,17 @@ level = "info"
 
     /// Send raw HTTP/1.1 bytes over TLS and read until the server closes (or 5 s pass).
     pub async fn raw(&self, request: &[u8]) -> String {
+        self.raw_within(request, Duration::from_secs(5)).await
+    }
+
+    /// [`Self::raw`], reading the answer for up to `limit`.
+    pub async fn raw_within(&self, request: &[u8], limit: Duration) -> String {
         let mut tls = self
             .tls(&[&rustls::version::TLS13], &[b"http/1.1"])
             .await
             .unwrap();
         tls.write_all(request).await.unwrap();
-        read_to_close(&mut tls, Duration::from_secs(5)).await
+        read_to_close(&mut tls, limit).await
     }
 }
 
