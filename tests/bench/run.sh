@@ -8,99 +8,36 @@
 # all on loopback in one run; prints requests/s, p50/p99 and RSS with ratios against (d), the
 # per-request cost of auditing ((e) against (c)), then p99 at a fixed rate of half of (c)'s maximum.
 # Needs: wrk, hey, nginx (apt-get install -y wrk hey nginx-light). Usage: tests/bench/run.sh [SECONDS]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 DURATION="${1:-10}"
 CONNS="${BENCH_CONNECTIONS:-50}"
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() { # SIGTERM first (nginx stops its workers); pingora's passthrough would drain for minutes
-  exec 2>/dev/null # the shell's "Killed" notices
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 1
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# BENCH_BIN_DIR: use binaries built earlier (its examples/ holds passthrough) instead of building.
-BIN="${BENCH_BIN_DIR:-target/release}"
-[ -n "${BENCH_BIN_DIR:-}" ] || cargo build --release -q -p mimir-proxy --bins --examples
-"$BIN/mimir-proxy" gen-certs --dir "$WORK/certs" >/dev/null
 
 # Fixed upstream and nginx reverse proxy share one nginx master, like a real deployment would.
-head -c 1024 /dev/zero | tr '\0' 'x' > "$WORK/payload"
-# nginx workers run unprivileged: let them read the payload.
-chmod 755 "$WORK"; chmod 644 "$WORK/payload"
-mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 2;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx-error.log warn;
 events { worker_connections 4096; }
 http {
-  access_log off;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:18080; location / { root $WORK; try_files /payload =404; default_type text/plain; } }
-  upstream mimir_server { server 127.0.0.1:18080; keepalive 32; }
-  server {
-    listen 127.0.0.1:18445 ssl http2;
-    ssl_certificate $WORK/certs/server.pem; ssl_certificate_key $WORK/certs/server.key;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384;
-    ssl_session_cache shared:SSL:10m;
-    add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;
-    location / {
-      proxy_pass http://mimir_server; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header Host \$host; proxy_set_header X-Real-IP \$remote_addr;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
+$(nginx_http_common)
+$(nginx_upstream_server)
+$(nginx_proxy_server 18445)
 }
 NGINX
 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
 PIDS+=("$(sleep 0.5; cat "$WORK/nginx.pid")")
 
-"$BIN/examples/passthrough" 127.0.0.1:18443 127.0.0.1:18080 "$WORK/certs/server.pem" "$WORK/certs/server.key" \
-  >"$WORK/passthrough.log" 2>&1 &
+# shellcheck disable=SC2046 # the arguments are split on purpose
+"$BIN/examples/passthrough" $(passthrough_args 18443) >"$WORK/passthrough.log" 2>&1 &
 PIDS+=($!)
 
-policy() { # listen-port admin-port [extra TOML]
-cat <<TOML
-[server]
-listen = "127.0.0.1:$1"
-admin_listen = "127.0.0.1:$2"
-threads = 2
-[tls]
-cert = "$WORK/certs/server.pem"
-key = "$WORK/certs/server.key"
-[upstream]
-address = "127.0.0.1:18080"
-[auth]
-keys_file = "$WORK/api-keys.json"
-[log]
-level = "warn"
-# One load generator on one IP would only measure 429s; the limiter's own cost is measured by
-# cargo bench -p mimir-proxy --bench ratelimit.
-[traffic]
-rate_limits = false
-${3:-}
-TOML
-}
-policy 18444 19090 > "$WORK/policy.toml"
 policy 18446 19091 "$(printf '[audit]\nenabled = true\nmode = "async"\ndestinations = ["file"]\n[audit.file]\npath = "%s"' "$WORK/audit/audit.log")" > "$WORK/policy-audit.toml"
-# Every request is a realistic authenticated one: an API key with the developer role reading a node
-# (authentication, authorization and the rest of the pipeline all run).
-KEY=$("$BIN/mimir-proxy" keys create --config "$WORK/policy.toml" --name bench --roles developer --expires 1d | grep '^mimir_')
-AUTH="Authorization: Bearer $KEY"
-PATH_UNDER_TEST=/api/nodes/bench
 "$BIN/mimir-proxy" run --config "$WORK/policy.toml" >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 "$BIN/mimir-proxy" run --config "$WORK/policy-audit.toml" >"$WORK/proxy-audit.log" 2>&1 &
 PIDS+=($!)
 
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 for port in 18080 18443 18444 18445 18446; do wait_port "$port"; done
 
 rss_kb() { # total RSS of a process and its children
