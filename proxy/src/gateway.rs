@@ -203,6 +203,11 @@ impl Gateway {
         self.auth.clone()
     }
 
+    /// The `Strict-Transport-Security` value the proxy's own responses carry, if any.
+    pub fn hsts(&self) -> Option<HeaderValue> {
+        self.hsts.clone()
+    }
+
     /// The brute-force guard and authentication trail, shared with the `auth_request` endpoint.
     pub fn auth_trail(&self) -> Arc<AuthTrail> {
         self.trail.clone()

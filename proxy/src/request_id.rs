@@ -14,8 +14,13 @@ pub fn accept_or_generate<'a>(mut incoming: impl Iterator<Item = &'a HeaderValue
             // is_valid admits ASCII only, so this is lossless.
             String::from_utf8_lossy(value.as_bytes()).into_owned()
         }
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => generate(),
     }
+}
+
+/// A new request id, for a request that brought none the proxy could keep.
+pub fn generate() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 fn is_valid(id: &[u8]) -> bool {

@@ -29,6 +29,7 @@ use crate::devcert;
 use crate::gateway::Gateway;
 use crate::ipfilter::IpFilter;
 use crate::metrics::Metrics;
+use crate::pipeline::malformed_head::{self, Refusal};
 use crate::pipeline::request_head;
 use crate::pipeline::traffic::Traffic;
 use crate::ratelimit::{spawn_sweeper, Limiter};
@@ -116,6 +117,11 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             audit.clone(),
         ))
     });
+    let refusal = Refusal {
+        hsts: app.hsts(),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+    };
     let mut proxy = pingora::proxy::http_proxy(&server.configuration, app);
     let header_timeout = config.limits.client_header_timeout_seconds.max(1);
     // HTTP/2 bounds the decoded header list in the codec, before any hook. Twice our limit
@@ -137,6 +143,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             // gateway's JSON 431.
             max_head_bytes: config.limits.max_header_bytes.saturating_mul(2),
             connections: Slots::new(connections.max_per_ip, trusted),
+            refusal,
         },
     );
     gateway.set_connection_filter(gate);
@@ -240,6 +247,7 @@ struct ClientTimeouts<A> {
     header_timeout_seconds: u64,
     max_head_bytes: usize,
     connections: Arc<Slots>,
+    refusal: Refusal,
 }
 
 #[async_trait]
@@ -276,8 +284,15 @@ where
                 // Idle connections are dropped at shutdown, as pingora does.
                 _ = shutting_down.changed() => None,
             };
+            let head = head?;
+            if malformed_head::may_be_refused(&head) {
+                if let Some(reason) = malformed_head::pingora_refusal(&head).await {
+                    self.refusal.answer(stream, peer, &head, &reason).await;
+                    return None;
+                }
+            }
             let mut h1 = HttpSessionV1::new(stream);
-            h1.set_pipelined_prefix(head?);
+            h1.set_pipelined_prefix(head);
             let mut session = ServerSession::H1(h1);
             if let Some(settings) = settings {
                 HttpPersistentSettings::apply_to_session(settings, &mut session);

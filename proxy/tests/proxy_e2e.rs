@@ -269,8 +269,19 @@ async fn smuggling_attempts_are_refused_and_close_the_connection() {
         let started = Instant::now();
         let resp = proxy.raw(format!("{attempt}{smuggled}").as_bytes()).await;
         assert_eq!(status_of(&resp), 400, "{attempt:?}: {resp}");
+        // The gateway's own answer, whichever stage refused the head.
         assert_eq!(
-            resp.matches("HTTP/1.").count(),
+            json_body(&resp)["error"],
+            "bad_request",
+            "{attempt:?}: {resp}"
+        );
+        assert!(
+            header_of(&resp, "strict-transport-security").is_some(),
+            "{attempt:?}: {resp}"
+        );
+        assert_eq!(header_of(&resp, "server"), None, "{attempt:?}: {resp}");
+        assert_eq!(
+            resp.lines().filter(|l| l.starts_with("HTTP/1.")).count(),
             1,
             "second response for {attempt:?}: {resp}"
         );
@@ -812,6 +823,52 @@ async fn invalid_host_is_rejected() {
     for request in requests {
         let resp = proxy.raw(request.as_bytes()).await;
         assert_eq!(status_of(&resp), 400, "{request:?}: {resp}");
+        assert_eq!(
+            json_body(&resp)["error"],
+            "bad_request",
+            "{request:?}: {resp}"
+        );
     }
     assert_eq!(upstream.hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_the_parser_refuses_are_answered_and_counted_by_the_gateway() {
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(Options::new(&upstream)).await;
+    let heads = [
+        (
+            "GET /echo HTTP/1.1\r\nHost: localhost\r\nNo colon here\r\n\r\n",
+            "invalid header name",
+        ),
+        ("GARBAGE\r\n\r\n", "invalid token"),
+        (
+            "GET /echo HTTP/9.9\r\nHost: localhost\r\n\r\n",
+            "invalid HTTP version",
+        ),
+        (
+            "GET /echo HTTP/1.1\r\nHost: localhost\r\nHost: evil\r\n\r\n",
+            "multiple Host header fields",
+        ),
+    ];
+    for (head, reason) in heads {
+        let resp = proxy.raw(head.as_bytes()).await;
+        assert_eq!(status_of(&resp), 400, "{head:?}: {resp}");
+        let body = json_body(&resp);
+        assert_eq!(body["error"], "bad_request", "{head:?}: {resp}");
+        assert_eq!(body["message"], reason, "{head:?}: {resp}");
+        assert_eq!(
+            header_of(&resp, "x-request-id"),
+            body["request_id"].as_str(),
+            "{head:?}: {resp}"
+        );
+        assert!(header_of(&resp, "strict-transport-security").is_some());
+    }
+    proxy
+        .metrics(&[r#"mimir_proxy_requests_total{route="other",status="400"} 4"#])
+        .await;
+    // Well-formed requests are still served.
+    let ok = proxy.client().get(proxy.url("/echo")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(upstream.hits(), 1);
 }

@@ -345,6 +345,12 @@ impl AuditEvent {
         self
     }
 
+    /// Why the request was refused: a fixed description, never request content.
+    pub fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(clip(reason, MAX_PATH));
+        self
+    }
+
     pub fn with_auth_method(mut self, method: &str) -> Self {
         self.auth_method = Some(clip(method, 32));
         self
