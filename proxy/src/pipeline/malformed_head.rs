@@ -6,7 +6,7 @@
 //! [`may_be_refused`] picks, with one `httparse` pass, the heads pingora could refuse; only
 //! those are parsed by pingora's own parser on a throwaway session ([`pingora_refusal`]), so the
 //! verdict is pingora's and ordinary requests are parsed once. A head the selection misses and
-//! pingora still refuses gets pingora's bare 400, as before: never a head the gateway passes.
+//! pingora still refuses gets pingora's bare 400, as before; either way it is never forwarded.
 //! [`Refusal::answer`] sends the gateway's JSON 400 and records it like any other refusal.
 
 use bytes::BytesMut;
@@ -28,6 +28,8 @@ use crate::request_id;
 
 /// pingora's limit on header lines; more is a refusal.
 const MAX_HEADERS: usize = 256;
+/// Characters of a refused request's path kept for the log and the audit record, as for others.
+const LOGGED_PATH_CHARS: usize = 256;
 
 /// Whether pingora might refuse `head` (a complete head, as `request_head::read` returns it):
 /// it does not parse, its target is not origin-form, or it carries framing or authority fields
@@ -85,17 +87,20 @@ pub async fn pingora_refusal(head: &BytesMut) -> Option<String> {
     Some(reason)
 }
 
-/// The method and path of a refused head, for the record: `-` when the request line does not
-/// parse. The query is dropped by the audit record and the log alike.
+/// The method and path (without the query, which may carry credentials) of a refused head, for
+/// the record: `-` when the request line does not parse.
 fn request_line(head: &[u8]) -> (String, String) {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let _ = req.parse(head);
-    let path = req.path.map(|p| p.split(['?', '#']).next().unwrap_or(""));
-    (
-        req.method.unwrap_or("-").to_owned(),
-        path.unwrap_or("-").to_owned(),
-    )
+    let path = req.path.map_or_else(
+        || "-".to_owned(),
+        |p| {
+            let path = p.split(['?', '#']).next().unwrap_or("");
+            path.chars().take(LOGGED_PATH_CHARS).collect()
+        },
+    );
+    (req.method.unwrap_or("-").to_owned(), path)
 }
 
 /// Answers and records refused heads: the gateway's JSON 400, counted, logged and audited.
@@ -216,5 +221,7 @@ mod tests {
         let line = request_line(b"GET /a/b?token=secret HTTP/1.1\r\nNo colon\r\n\r\n");
         assert_eq!(line, ("GET".to_owned(), "/a/b".to_owned()));
         assert_eq!(request_line(b"\x01\x02\r\n\r\n"), ("-".into(), "-".into()));
+        let long = format!("GET /{} HTTP/1.1\r\nNo colon\r\n\r\n", "a".repeat(1000));
+        assert_eq!(request_line(long.as_bytes()).1.len(), LOGGED_PATH_CHARS);
     }
 }
