@@ -12,32 +12,11 @@
 source "$(dirname "$0")/lib.sh"
 DURATION="${1:-10}"
 
-cat > "$WORK/upstream.conf" <<NGINX
-worker_processes 1;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
-events { worker_connections 1024; }
-http {
-$(nginx_http_common)
-$(nginx_upstream_server)
-}
-NGINX
-nginx -c "$WORK/upstream.conf" -e "$WORK/upstream-error.log"
-PIDS+=("$(sleep 0.5; cat "$WORK/upstream.pid")")
+start_nginx upstream 1 "$(nginx_upstream_server)"
 wait_port "$UPSTREAM_PORT"
 
 # nginx as one process (no master) so that callgrind sees all of its work.
-cat > "$WORK/proxy-nginx.conf" <<NGINX
-worker_processes 1;
-master_process off;
-daemon off;
-error_log $WORK/proxy-nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-$(nginx_http_common)
-$(nginx_proxy_server 18445)
-}
-NGINX
+nginx_conf proxy-nginx 1 $'master_process off;\ndaemon off;' "$(nginx_proxy_server 18445)"
 
 declare -A INSTR REQS
 measure() { # name port command...

@@ -1,6 +1,6 @@
 # Shared set-up of the proxy benchmarks (run.sh, instructions.sh): sourced, not run.
 # Provides WORK (a scratch directory removed on exit), PIDS (servers stopped on exit), BIN (the
-# release binaries), the dev certificates, a 1 KiB payload, the nginx server blocks, the
+# release binaries), the dev certificates, a 1 KiB payload, nginx configurations, the
 # mimir-proxy policy, an API key (AUTH) and the request path every target is loaded with.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -27,12 +27,27 @@ chmod 755 "$WORK"; chmod 644 "$WORK/payload"
 mkdir -p "$WORK/nginx"
 
 UPSTREAM_PORT=18080
-nginx_http_common() {
-cat <<NGINX
+# $WORK/NAME.conf: WORKERS worker processes, MAIN directives, SERVERS in its http block; the
+# error log is $WORK/NAME-error.log.
+nginx_conf() { # name workers main servers
+cat > "$WORK/$1.conf" <<NGINX
+worker_processes $2;
+$3
+error_log $WORK/$1-error.log warn;
+events { worker_connections 4096; }
+http {
   access_log off;
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
   fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+$4
+}
 NGINX
+}
+# A daemonized nginx from nginx_conf; its master's pid joins PIDS.
+start_nginx() { # name workers servers
+  nginx_conf "$1" "$2" "pid $WORK/$1.pid;" "$3"
+  nginx -c "$WORK/$1.conf" -e "$WORK/$1-error.log"
+  PIDS+=("$(sleep 0.5; cat "$WORK/$1.pid")")
 }
 # The fixed upstream: 1 KiB for every path.
 nginx_upstream_server() {

@@ -14,19 +14,7 @@ DURATION="${1:-10}"
 CONNS="${BENCH_CONNECTIONS:-50}"
 
 # Fixed upstream and nginx reverse proxy share one nginx master, like a real deployment would.
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 2;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-$(nginx_http_common)
-$(nginx_upstream_server)
-$(nginx_proxy_server 18445)
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
-PIDS+=("$(sleep 0.5; cat "$WORK/nginx.pid")")
+start_nginx nginx 2 "$(nginx_upstream_server; nginx_proxy_server 18445)"
 
 # shellcheck disable=SC2046 # the arguments are split on purpose
 "$BIN/examples/passthrough" $(passthrough_args 18443) >"$WORK/passthrough.log" 2>&1 &
