@@ -3,6 +3,8 @@
 //! (addresses, pingora error chains): those go to the log only.
 
 use bytes::Bytes;
+use http::header::STRICT_TRANSPORT_SECURITY;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::{Error, ErrorSource, ErrorType};
 use std::borrow::Cow;
@@ -46,6 +48,22 @@ pub fn json_error(
     resp.insert_header("cache-control", "no-store")?;
     resp.insert_header("x-content-type-options", "nosniff")?;
     Ok((resp, Bytes::from(body)))
+}
+
+/// HSTS (when configured) and the request id (when known): every response carries them,
+/// proxied or generated.
+pub fn stamp(
+    resp: &mut ResponseHeader,
+    hsts: Option<&HeaderValue>,
+    request_id: &str,
+) -> pingora::Result<()> {
+    if let Some(hsts) = hsts {
+        resp.insert_header(STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+    }
+    if !request_id.is_empty() {
+        resp.insert_header(crate::request_id::HEADER, request_id)?;
+    }
+    Ok(())
 }
 
 /// A refusal: the status for the client (0 when the client is gone and nothing can be sent)

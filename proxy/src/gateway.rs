@@ -31,7 +31,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::header::{HOST, STRICT_TRANSPORT_SECURITY};
+use http::header::HOST;
 use http::{HeaderName, HeaderValue, Method, Uri};
 use ipnet::IpNet;
 use pingora::http::ResponseHeader;
@@ -568,15 +568,8 @@ impl Gateway {
         self.write_generated(session, ctx, resp, reply.body).await
     }
 
-    /// HSTS and the request id go on every response, proxied or generated.
     fn stamp(&self, resp: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
-        if let Some(hsts) = &self.hsts {
-            resp.insert_header(STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-        }
-        if !ctx.request_id.is_empty() {
-            resp.insert_header(request_id::HEADER, ctx.request_id.as_str())?;
-        }
-        Ok(())
+        errors::stamp(resp, self.hsts.as_ref(), &ctx.request_id)
     }
 
     async fn send_error(

@@ -358,17 +358,18 @@ impl Matrix {
         // closed without any answer has been seen, rarely, on a loaded machine: it serves
         // nothing, so it is tried once more; twice is a cell of its own (status 0), naming the
         // request.
+        let mut response = String::new();
         for attempt in 1..=2 {
-            let response = self
+            response = self
                 .proxy
                 .raw_within(request.as_bytes(), Duration::from_secs(20))
                 .await;
-            if let Some(status) = try_status_of(&response) {
-                return (status, response);
+            if !response.is_empty() {
+                break;
             }
             eprintln!("no answer to {method} {target} (attempt {attempt})");
         }
-        (0, String::new())
+        (try_status_of(&response).unwrap_or(0), response)
     }
 }
 

@@ -10,7 +10,6 @@
 //! [`Refusal::answer`] sends the gateway's JSON 400 and records it like any other refusal.
 
 use bytes::BytesMut;
-use http::header::STRICT_TRANSPORT_SECURITY;
 use http::HeaderValue;
 use pingora::protocols::http::v1::server::HttpSession as HttpSessionV1;
 use pingora::protocols::http::ServerSession;
@@ -152,14 +151,7 @@ impl Refusal {
         let Ok((mut resp, body)) = errors::json_error(400, reason, &request_id) else {
             return;
         };
-        let stamped = self
-            .hsts
-            .as_ref()
-            .map_or(Ok(()), |hsts| {
-                resp.insert_header(STRICT_TRANSPORT_SECURITY, hsts.clone())
-            })
-            .and_then(|()| resp.insert_header(request_id::HEADER, request_id.as_str()));
-        if stamped.is_err() {
+        if errors::stamp(&mut resp, self.hsts.as_ref(), &request_id).is_err() {
             return;
         }
         let mut session = ServerSession::new_http1(stream);
