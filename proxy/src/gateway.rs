@@ -10,14 +10,16 @@
 //! 7. IP allow/deny lists, requests in flight (process, client IP), the per-IP rate and the
 //!    route group's body limit ([`traffic`]): 403 / 503 / 429 / 413;
 //! 8. authentication ([`authn`]): public routes pass, the proxy's own endpoints are answered
-//!    here, everything else needs a credential (401 otherwise); the verified identity is injected
-//!    and the client's credentials removed ([`identity`]); an anonymous browser navigation is
-//!    sent to the login page instead of the 401;
-//! 9. authorization ([`authz`]): the principal's roles against the route rules; a `POST /mcp`
-//!    body is collected whole in `request_body_filter` ([`mcp_body`]), checked message by
-//!    message, and only then released upstream; refused → 403 (docs/authorization.md). With
-//!    `auth.enabled = false` (loopback only) there is no principal and no authorization:
-//!    development passthrough;
+//!    here (after their route group's rate, stage 10 with the client IP as the caller),
+//!    everything else needs a credential (401 otherwise); the verified identity, with the
+//!    effective roles the policy grants it, is injected and the client's credentials removed
+//!    ([`identity`]); an anonymous browser navigation is sent to the login page instead of the
+//!    401;
+//! 9. authorization ([`authz`]): the principal's effective roles against the route rules; a
+//!    `POST /mcp` body is collected whole in `request_body_filter` ([`mcp_body`]), checked
+//!    message by message, and only then released upstream; refused → 403
+//!    (docs/authorization.md). With `auth.enabled = false` (loopback only) there is no
+//!    principal and no authorization: development passthrough;
 //! 10. the caller's rates: API key, user, route group, MCP tools ([`traffic`]): 429, or 503
 //!     when a shared limit cannot be consulted and fails closed (for `POST /mcp`, once the body
 //!     is checked);
@@ -299,7 +301,8 @@ impl Gateway {
         Ok(false)
     }
 
-    /// Stage 10, once the caller and the tools are known. `Ok(true)` when a response was sent.
+    /// Stage 10, once the caller and the tools are known (or, for the proxy's own endpoints,
+    /// with the client IP as the caller). `Ok(true)` when a response was sent.
     async fn limit_caller(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let ip = client_ip(ctx)?;
         let principal = ctx.principal.clone();
@@ -355,6 +358,12 @@ impl Gateway {
         if let Some(auth) = &self.auth {
             match routes::classify(&ctx.path) {
                 Route::Local(endpoint) => {
+                    // The proxy's own endpoints (login, token) are in a route group like any
+                    // path: its limit, shared through Redis when configured, applies before they
+                    // check a password.
+                    if self.limit_caller(session, ctx).await? {
+                        return Ok(true);
+                    }
                     let attempt = attempt(session, ctx)?;
                     let (host, id) = (&ctx.host, &ctx.request_id);
                     let trail = &self.trail;
@@ -375,6 +384,11 @@ impl Gateway {
                     .await;
                     match verdict {
                         Ok(principal) => {
+                            // Authorization exists exactly when authentication does.
+                            let principal = match &self.authz {
+                                Some(authz) => authz.grant(principal),
+                                None => principal,
+                            };
                             identity::inject_identity(session.req_header_mut(), &principal, auth)?;
                             ctx.principal = Some(principal);
                         }

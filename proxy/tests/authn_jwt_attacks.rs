@@ -8,42 +8,14 @@ mod authn_harness;
 mod support;
 
 use authn_harness::keys::{self, now};
-use authn_harness::AuthProxy;
-use axum::routing::get;
-use axum::{Json, Router};
+use authn_harness::{serve_issuer, AuthProxy};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use support::Upstream;
 
 const RESOURCE: &str = "https://mimir.test";
-
-/// Serves discovery and a JWKS at `http://127.0.0.1:<port>`; counts every request.
-async fn serve_issuer(jwks: Value) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let (counter, iss) = (hits.clone(), issuer.clone());
-    let app =
-        Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move {
-                    Json(json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks")}))
-                }),
-            )
-            .route("/jwks", get(move || async move { Json(jwks) }))
-            .layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    next.run(req)
-                },
-            ));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (issuer, hits)
-}
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
@@ -237,6 +209,21 @@ role_claims = ["realm_access.roles", "https://mimir.test/roles"]
             "exp as a string",
             rsa.sign(&with(json!({"exp": (now + 300).to_string()}))),
         ),
+        // A decimal NumericDate used to pass unchecked and be cached without expiry.
+        (
+            "exp a decimal number",
+            rsa.sign(&with(json!({"exp": now as f64 - 59.5}))),
+        ),
+        (
+            "exp a decimal number in the future",
+            rsa.sign(&with(json!({"exp": now as f64 + 300.5}))),
+        ),
+        ("nbf a decimal number", rsa.sign(&with(json!({"nbf": 1.5})))),
+        (
+            "iat a decimal number",
+            rsa.sign(&with(json!({"iat": now as f64 - 0.5}))),
+        ),
+        ("exp negative", rsa.sign(&with(json!({"exp": -1})))),
         (
             "wrong issuer",
             rsa.sign(&with(json!({"iss": "https://evil.example"}))),

@@ -2,11 +2,13 @@
 //! MCP tools for the four roles as intended, and path tricks cannot reach a route under another
 //! rule: every request goes through `normalize` first, exactly as the gateway does.
 
+use mimir_proxy::authn::{AuthMethod, Principal};
 use mimir_proxy::authz::config::{RbacSource, Sources};
 use mimir_proxy::authz::{loader, mcp, Authorizer, Decision, McpRequest, Reason};
 use mimir_proxy::normalize::{normalize_target, PathError, PathOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn config_dir() -> PathBuf {
@@ -42,7 +44,23 @@ fn decide_raw(
     let target = normalize_target(raw.as_bytes(), &OPTS)?;
     let path = target.split('?').next().unwrap();
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
-    Ok(authz.decide(&roles, method, path, None))
+    Ok(authz.decide(&granted(authz, &roles), method, path, None))
+}
+
+/// As the gateway after authentication: the presented role or group names become the roles the
+/// policy grants (group mappings, strict mode, default role), and only those are decided on.
+fn granted(authz: &Authorizer, presented: &[String]) -> Vec<String> {
+    let principal = Principal {
+        user_id: "u".into(),
+        roles: presented.to_vec(),
+        method: AuthMethod::Jwt,
+        issuer: None,
+        key_id: None,
+        expires_at: None,
+        issued_at: None,
+        refresh_cookie: None,
+    };
+    authz.grant(Arc::new(principal)).roles.clone()
 }
 
 fn allowed(authz: &Authorizer, role: &str, method: &str, path: &str) -> bool {
@@ -369,15 +387,29 @@ fn group_mappings_and_claims() {
     let roles = authz.roles_for_claims(&claims);
     assert_eq!(roles, ["eng-team", "developer"]);
     assert_eq!(authz.policy().effective_roles(&roles), ["developer"]);
+    let effective = granted(&authz, &roles);
+    assert_eq!(effective, ["developer"]);
     assert!(
         authz
-            .decide(&roles, "DELETE", "/api/nodes/n1", None)
+            .decide(&effective, "DELETE", "/api/nodes/n1", None)
             .allowed
     );
-    // Strict: a claim value naming a role directly does not count.
+    // Strict: a claim value naming a role directly does not count, not even for the default.
     let direct = vec!["developer".to_owned()];
     assert!(authz.policy().effective_roles(&direct).is_empty());
-    assert!(!authz.decide(&direct, "GET", "/api/nodes/n1", None).allowed);
+    let effective = granted(&authz, &direct);
+    assert!(effective.is_empty());
+    assert!(
+        !authz
+            .decide(&effective, "GET", "/api/nodes/n1", None)
+            .allowed
+    );
+    // Decisions take granted roles only: presented group names grant nothing there.
+    assert!(
+        !authz
+            .decide(&roles[..1], "DELETE", "/api/nodes/n1", None)
+            .allowed
+    );
 }
 
 #[test]

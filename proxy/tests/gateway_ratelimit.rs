@@ -93,3 +93,48 @@ async fn per_ip_burst_then_429_and_group_deny_list_403() {
         .collect();
     assert_eq!(limited.len(), 1, "{records:?}");
 }
+
+/// The proxy's own endpoints (token, login page, login form) are in the `auth` route group: its
+/// limit applies to them as to any path, before a password is checked.
+#[tokio::test]
+async fn the_auth_group_limit_covers_the_proxys_own_endpoints() {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = format!(
+        "{}\n[traffic]\nper_ip = {{ requests = 1000, per = \"minute\", burst = 1000 }}\n\
+         [[traffic.groups]]\nname = \"auth\"\npaths = [\"/auth/**\", \"/login\"]\n\
+         limit = {{ requests = 1, per = \"minute\", burst = {BURST} }}\n",
+        support::auth_toml(state.path())
+    );
+    let proxy = Proxy::start(opts).await;
+    let client = proxy.client();
+    let token = || {
+        client
+            .post(proxy.url("/auth/token"))
+            .json(&serde_json::json!({"grant_type": "password", "username": "admin", "password": "x"}))
+            .send()
+    };
+    for _ in 0..BURST {
+        // No password grant here (no dev users): answered by the endpoint, not the limit.
+        let status = token().await.unwrap().status();
+        assert!(status.is_client_error() && status != 429, "{status}");
+    }
+    let limited = token().await.unwrap();
+    assert_eq!(limited.status(), 429, "{}", proxy.log());
+    assert_eq!(
+        limited.headers()["ratelimit-policy"],
+        "\"group-auth\";q=1;w=60"
+    );
+    // One budget per caller for the whole group: the login page and form are refused too.
+    let page = client.get(proxy.url("/login")).send().await.unwrap();
+    assert_eq!(page.status(), 429);
+    let form = client
+        .post(proxy.url("/login"))
+        .form(&[("username", "admin"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 429);
+    assert_eq!(upstream.hits(), 0);
+}

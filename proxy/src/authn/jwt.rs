@@ -175,12 +175,14 @@ impl JwtVerifier {
         claims: &Map<String, Value>,
         now: u64,
     ) -> Result<Principal, JwtError> {
-        let iat = claims.get("iat").map(Value::as_u64);
-        if let Some(iat) = iat {
-            let iat = iat.ok_or_else(|| JwtError::Claims("iat is not a number".into()))?;
-            if iat > now + self.leeway {
-                return Err(JwtError::IssuedInFuture);
-            }
+        // The signature library compares `exp` and `nbf` only when it reads them as integers and
+        // lets anything else pass (a decimal `exp` would never expire, also in the token cache):
+        // every date must be a whole number of seconds.
+        let exp = numeric_date(claims, "exp")?.ok_or(JwtError::Claims("exp is required".into()))?;
+        numeric_date(claims, "nbf")?;
+        let iat = numeric_date(claims, "iat")?;
+        if iat.is_some_and(|iat| iat > now + self.leeway) {
+            return Err(JwtError::IssuedInFuture);
         }
         let user_id = policy
             .user_claim
@@ -201,11 +203,23 @@ impl JwtVerifier {
             method: AuthMethod::Jwt,
             issuer: Some(policy.issuer.clone()),
             key_id: None,
-            expires_at: claims.get("exp").and_then(Value::as_u64),
-            issued_at: iat.flatten(),
+            expires_at: Some(exp),
+            issued_at: iat,
             refresh_cookie: None,
         })
     }
+}
+
+/// The claim `name` as an RFC 7519 NumericDate in whole seconds; present but anything else
+/// (decimal, negative, string, beyond u64) is refused.
+fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, JwtError> {
+    claims
+        .get(name)
+        .map(|v| {
+            v.as_u64()
+                .ok_or_else(|| JwtError::Claims(format!("{name} is not a whole number of seconds")))
+        })
+        .transpose()
 }
 
 fn decode_object(segment: &str) -> Result<Map<String, Value>, JwtError> {

@@ -194,7 +194,7 @@ impl AuthVerify {
         )
         .await;
         let principal = match verdict {
-            Ok(principal) => principal,
+            Ok(principal) => self.authz.grant(principal),
             Err(Refused::Blocked(blocked)) => {
                 return Verdict {
                     response: reply::from_parts(blocked.response(request_id), request_id),

@@ -88,11 +88,12 @@ pub fn explain(
         }
     }
     let mcp = mcp_request(args);
-    let decision = policy.decide(&roles, &args.method, path, mcp.as_ref());
+    let effective = policy.effective_roles(&roles);
+    let granted: Vec<String> = effective.iter().map(|r| r.to_string()).collect();
+    let decision = policy.decide(&granted, &args.method, path, mcp.as_ref());
 
     let mut out = String::new();
     let _ = writeln!(out, "user:      {}", args.user);
-    let effective = policy.effective_roles(&roles);
     let _ = writeln!(
         out,
         "roles:     {} → effective: {}",

@@ -2,9 +2,11 @@
 //! MCP-aware rules for `POST /mcp` bodies. See docs/authorization.md.
 //!
 //! How the gateway uses it, per request, after path normalization and authentication:
-//! 1. the caller's roles: the principal's roles as they are (role names or IdP group names;
-//!    `groupMappings` and the default role are applied by the policy), or read from token claims
-//!    at the RBAC document's `claimPath` with [`Authorizer::roles_for_claims`];
+//! 1. the caller's effective roles, once, right after authentication: [`Authorizer::grant`]
+//!    replaces the role or IdP group names the principal presented (its token's claims, read at
+//!    the RBAC document's `claimPath` with [`Authorizer::roles_for_claims`]) by the roles
+//!    `groupMappings`, `strictGroupMappings` and the default role give it; every later stage,
+//!    the identity injected towards the core included, sees only these;
 //! 2. if [`Authorizer::needs_mcp_body`], buffer the body and [`Authorizer::parse_mcp`] it
 //!    (a parse error is the client's 400/413);
 //! 3. [`Authorizer::decide`]; a denial is answered with [`response::forbidden`];
@@ -31,6 +33,7 @@ pub use mcp::{McpParseError, McpRequest};
 pub use policy::Policy;
 pub use tools_list::FilterError;
 
+use crate::authn::Principal;
 use arc_swap::{ArcSwap, Guard};
 use std::sync::Arc;
 
@@ -59,6 +62,11 @@ impl Authorizer {
         self.policy().needs_mcp_body(method, path)
     }
 
+    /// See [`Policy::grant`].
+    pub fn grant(&self, principal: Arc<Principal>) -> Arc<Principal> {
+        self.policy().grant(principal)
+    }
+
     pub fn roles_for_claims(&self, claims: &serde_json::Value) -> Vec<String> {
         self.policy().roles_for_claims(claims)
     }
@@ -69,7 +77,8 @@ impl Authorizer {
         mcp::parse(body, max_bytes, max_batch)
     }
 
-    /// See [`Policy::decide`]; `path` is the normalized path without the query.
+    /// See [`Policy::decide`]: `roles` are effective roles ([`Authorizer::grant`]); `path` is
+    /// the normalized path without the query.
     pub fn decide(
         &self,
         roles: &[String],

@@ -12,6 +12,7 @@ use super::permission::{Permission, Required};
 use super::rbac::RbacDocument;
 use super::routes::{Access, DefaultAccess, RoutesDocument};
 use crate::authn::claims::{roles_in, ClaimPath};
+use crate::authn::Principal;
 use foldhash::{HashMap, HashMapExt};
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -263,6 +264,22 @@ impl Policy {
         out
     }
 
+    /// The principal as every stage after authentication sees it: its presented role or group
+    /// names replaced by [`Policy::effective_roles`]. Authorization, the injected identity, the
+    /// signed assertion (roles and clearance), rate limits and audit all read these, so the core
+    /// never learns a role the policy did not grant. Unchanged roles keep the same allocation.
+    pub fn grant(&self, principal: Arc<Principal>) -> Arc<Principal> {
+        let effective = self.effective_roles(&principal.roles);
+        if effective.iter().eq(principal.roles.iter()) {
+            return principal;
+        }
+        let roles = effective.into_iter().map(str::to_owned).collect();
+        Arc::new(Principal {
+            roles,
+            ..Principal::clone(&principal)
+        })
+    }
+
     fn role_indices<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = usize> + 'a {
         let default = names.is_empty().then_some(self.default_role).flatten();
         let named = names.iter().flat_map(move |name| {
@@ -288,10 +305,10 @@ impl Policy {
             .is_some_and(|i| self.rules[i].mcp)
     }
 
-    /// Decides a request of a caller presenting `roles` (role or IdP group names, see
-    /// [`Policy::effective_roles`]). `path` is the normalized path without the query. For
-    /// authenticated callers only: no roles means the default role, which an anonymous request
-    /// must not receive (authentication decides which paths are public).
+    /// Decides a request of a caller holding the effective `roles` ([`Policy::grant`]: group
+    /// mappings and the default role already applied). `path` is the normalized path without
+    /// the query. For authenticated callers only (authentication decides which paths are
+    /// public).
     pub fn decide(
         &self,
         roles: &[String],
@@ -429,8 +446,8 @@ impl Policy {
         }
     }
 
-    /// Whether a caller may call `tool` at all (for `tools/list`): `mcp:call:<tool>` and the
-    /// permissions of at least one of its operations.
+    /// Whether a caller with the effective `roles` may call `tool` at all (for `tools/list`):
+    /// `mcp:call:<tool>` and the permissions of at least one of its operations.
     pub fn may_call_tool(&self, roles: &[String], tool: &str) -> bool {
         let grants = self.grants(roles);
         self.tools.get(tool).is_some_and(|t| {
@@ -442,10 +459,14 @@ impl Policy {
         })
     }
 
+    /// The grants of effective role names (see [`Policy::grant`]); names that are no role of
+    /// this policy (say, after a reload removed it) grant nothing.
     fn grants(&self, roles: &[String]) -> Grants<'_> {
         Grants(
-            self.role_indices(roles)
-                .map(|i| &self.role_grants[i][..])
+            roles
+                .iter()
+                .filter_map(|name| self.role_index.get(name.as_str()))
+                .map(|&i| &self.role_grants[i][..])
                 .collect(),
         )
     }

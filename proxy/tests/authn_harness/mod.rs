@@ -4,7 +4,10 @@
 #![allow(dead_code)]
 
 pub mod idp;
+pub mod issuer;
 pub mod keys;
+
+pub use issuer::serve_issuer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
