@@ -46,7 +46,10 @@ fn cookie<'a>(set: &'a [(String, String, String)], name: &str) -> &'a (String, S
 
 impl Browser {
     async fn start(upstream: &Upstream, extra: &str) -> Self {
-        let proxy = AuthProxy::start(&upstream.addr.to_string(), extra, &[ADMIN]).await;
+        // Tests here sign in more often than the `auth` group's rate allows; rates are tested in
+        // gateway_ratelimit.rs.
+        let extra = format!("{extra}\n[traffic]\nrate_limits = false\n");
+        let proxy = AuthProxy::start(&upstream.addr.to_string(), &extra, &[ADMIN]).await;
         let http = proxy
             .client_builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -47,17 +47,17 @@ const REST: &[RestRow] = &[
     ("GET",    "/api/nodes/types",                     "",                                         [200, 200, 200, 200, 200, 401]),
     ("GET",    "/api/nodes/types/memory",              "",                                         [200, 200, 200, 200, 200, 401]),
     ("GET",    "/api/nodes/vector-search?query=fixture", "",                                       [200, 200, 200, 200, 200, 401]),
-    // The fixtures are `internal` data. A key without roles is authorized as the default role
-    // (viewer) but gets `identity.default_clearance` (public), so the core hides them: 404.
-    ("GET",    "/api/nodes/{node}",                    "",                                         [200, 200, 200, 200, 404, 401]),
-    ("HEAD",   "/api/nodes/{node}",                    "",                                         [200, 200, 200, 200, 404, 401]),
+    // The fixtures are `internal` data. A key without roles is the default role (viewer) at the
+    // proxy and at the core alike, so it sees them with the viewer's clearance.
+    ("GET",    "/api/nodes/{node}",                    "",                                         [200, 200, 200, 200, 200, 401]),
+    ("HEAD",   "/api/nodes/{node}",                    "",                                         [200, 200, 200, 200, 200, 401]),
     ("PUT",    "/api/nodes/{node}",                    r#"{"properties":{"title":"put"}}"#,        [200, 200, 403, 403, 403, 401]),
     ("PATCH",  "/api/nodes/{node}",                    r#"{"title":"patched"}"#,                   [200, 200, 403, 403, 403, 401]),
     ("DELETE", "/api/nodes/missing",                   "",                                         [404, 404, 403, 403, 403, 401]),
-    ("GET",    "/api/nodes/{node}/edges",              "",                                         [200, 200, 200, 200, 404, 401]),
-    ("GET",    "/api/nodes/{node}/neighbors",          "",                                         [200, 200, 200, 200, 404, 401]),
+    ("GET",    "/api/nodes/{node}/edges",              "",                                         [200, 200, 200, 200, 200, 401]),
+    ("GET",    "/api/nodes/{node}/neighbors",          "",                                         [200, 200, 200, 200, 200, 401]),
     ("POST",   "/api/edges",                           r#"{"source":"fixture-a","target":"fixture-b","type":"RELATES_TO"}"#, [201, 201, 403, 403, 403, 401]),
-    ("GET",    "/api/edges/{edge}",                    "",                                         [200, 200, 200, 200, 404, 401]),
+    ("GET",    "/api/edges/{edge}",                    "",                                         [200, 200, 200, 200, 200, 401]),
     ("DELETE", "/api/edges/missing",                   "",                                         [404, 404, 403, 403, 403, 401]),
     // Privacy requests: any signed-in caller passes the proxy; the core answers only the user
     // themselves or the admin role.
