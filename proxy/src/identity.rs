@@ -208,7 +208,7 @@ mod tests {
         for (name, value) in [
             ("Authorization", "Bearer t"),
             ("X-API-Key", "mimir_k"),
-            ("Cookie", "theme=dark; mimir_session=secret"),
+            ("Cookie", "theme=dark; __Host-mimir_session=secret"),
             ("Cookie", "lang=en"),
         ] {
             req.append_header(name, value).unwrap();

@@ -147,7 +147,7 @@ async fn api_keys_from_the_cli_authenticate_and_revoke() {
             .header(name, &value)
             .header("x-user-id", "mallory")
             .header("x-user-roles", "admin")
-            .header("cookie", "theme=dark; mimir_session=forged")
+            .header("cookie", "theme=dark; __Host-mimir_session=forged")
             .send()
             .await
             .unwrap();

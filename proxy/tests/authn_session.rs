@@ -84,13 +84,16 @@ impl Browser {
         assert_eq!(resp.status(), 303);
         let set = set_cookies(resp.headers());
         (
-            cookie(&set, "mimir_session").1.clone(),
-            cookie(&set, "mimir_csrf").1.clone(),
+            cookie(&set, "__Host-mimir_session").1.clone(),
+            cookie(&set, "__Host-mimir_csrf").1.clone(),
         )
     }
 
     fn with(&self, request: RequestBuilder, session: &str) -> RequestBuilder {
-        request.header("cookie", format!("theme=dark; mimir_session={session}"))
+        request.header(
+            "cookie",
+            format!("theme=dark; __Host-mimir_session={session}"),
+        )
     }
 
     async fn status(&self, request: RequestBuilder) -> u16 {
@@ -121,12 +124,14 @@ async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_iden
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()[LOCATION], "/api/nodes?x=1");
     let set = set_cookies(resp.headers());
-    let (_, session, line) = cookie(&set, "mimir_session");
+    let (_, session, line) = cookie(&set, "__Host-mimir_session");
+    // `__Host-`: browsers keep it only when Secure, Path=/ and without Domain.
+    assert!(!line.contains("Domain"), "{line}");
     for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
         assert!(line.contains(flag), "{line}");
     }
     assert!(!session.contains("admin"), "encrypted: {session}");
-    let (_, csrf, csrf_line) = cookie(&set, "mimir_csrf");
+    let (_, csrf, csrf_line) = cookie(&set, "__Host-mimir_csrf");
     assert!(!csrf_line.contains("HttpOnly") && csrf_line.contains("Secure"));
 
     let resp = b
@@ -193,10 +198,14 @@ async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_iden
     assert_eq!(resp.status(), 303);
     assert_eq!(resp.headers()[LOCATION], "/login");
     let cleared = set_cookies(resp.headers());
-    for name in ["mimir_session", "mimir_csrf"] {
+    for name in ["__Host-mimir_session", "__Host-mimir_csrf"] {
         let (_, value, line) = cookie(&cleared, name);
         assert!(value.is_empty() && line.contains("Max-Age=0"), "{line}");
     }
+    // A copy of the cookie kept from before the sign-out is refused by the proxy, not only
+    // deleted in this browser.
+    let replayed = b.with(b.http.get(b.proxy.url("/api/nodes")), session);
+    assert_eq!(b.status(replayed).await, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +239,7 @@ async fn tampered_foreign_and_locked_down_sessions_are_refused() {
     // Two session cookies are ambiguous.
     let twice = b.http.get(b.proxy.url("/api/nodes")).header(
         "cookie",
-        format!("mimir_session={session}; mimir_session={session}"),
+        format!("__Host-mimir_session={session}; __Host-mimir_session={session}"),
     );
     assert_eq!(b.status(twice).await, 400);
     assert_eq!(
@@ -276,7 +285,7 @@ async fn sessions_end_when_idle_and_at_their_lifetime_despite_use() {
         let resp = get(&session).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let set = set_cookies(resp.headers());
-        let (_, renewed, line) = cookie(&set, "mimir_session");
+        let (_, renewed, line) = cookie(&set, "__Host-mimir_session");
         assert!(line.contains("HttpOnly") && line.contains("Secure"));
         session = renewed.clone();
     }

@@ -77,7 +77,7 @@ def api(page, method, path, body=None, csrf=True):
     """A same-origin fetch from the signed-in page, as the application's JavaScript would."""
     return page.evaluate(
         """async ([method, path, body, csrf]) => {
-            const token = document.cookie.split('; ').find(c => c.startsWith('mimir_csrf='));
+            const token = document.cookie.split('; ').find(c => c.startsWith('__Host-mimir_csrf='));
             const headers = {'Content-Type': 'application/json', 'Accept': 'application/json'};
             if (csrf && token) headers['X-CSRF-Token'] = token.split('=')[1];
             const r = await fetch(path, {method, headers, body: body && JSON.stringify(body)});
@@ -97,11 +97,11 @@ def test_oidc_sign_in_reaches_the_core_and_sign_out_ends_it(browser, web_proxy, 
     assert page.evaluate("() => document.body.innerText")  # the core answered the page itself
 
     cookies = session_cookies(context, web_proxy)
-    session = cookies["mimir_session"]
+    session = cookies["__Host-mimir_session"]
     assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Lax"
     assert session["expires"] > 0
-    assert not cookies["mimir_csrf"]["httpOnly"] and cookies["mimir_csrf"]["secure"]
-    assert "mimir_login" not in cookies, "the sign-in state cookie is cleared"
+    assert not cookies["__Host-mimir_csrf"]["httpOnly"] and cookies["__Host-mimir_csrf"]["secure"]
+    assert "__Host-mimir_login" not in cookies, "the sign-in state cookie is cleared"
     assert "alice" not in session["value"], "the session cookie is encrypted"
 
     # A write through the session: the core (which only trusts signed assertions) attributes it to
@@ -122,7 +122,7 @@ def test_oidc_sign_in_reaches_the_core_and_sign_out_ends_it(browser, web_proxy, 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Yes, sign me out").click()
     page.wait_for_url(f"{web_proxy.base}/login")
-    assert "mimir_session" not in session_cookies(context, web_proxy)
+    assert "__Host-mimir_session" not in session_cookies(context, web_proxy)
     assert page.get_by_role("link", name="Sign in with Test IdP").is_visible()
 
     # Signed out: the protected page sends the browser to the login page again.

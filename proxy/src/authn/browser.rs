@@ -15,7 +15,7 @@ use super::routes::Endpoint;
 use super::{credentials, csrf, issuer, now, redirect, Authenticator};
 
 /// Cookie holding the encrypted [`Flow`] while the user is at the provider.
-pub const FLOW_COOKIE: &str = "mimir_login";
+pub const FLOW_COOKIE: &str = "__Host-mimir_login";
 /// How long a user may take at the provider.
 const FLOW_SECONDS: u64 = 600;
 pub const CALLBACK_PATH: &str = "/auth/oauth/callback";
@@ -233,6 +233,7 @@ async fn logout(
     if !csrf::token_matches(presented.as_deref(), &data.csrf) {
         return forbidden("missing or wrong CSRF token");
     }
+    auth.sessions.revoke(&data, now());
     tracing::info!(user = %data.sub, "browser sign-out");
     let after = format!("{}/login", auth.origin(host));
     let provider = auth.providers.iter().find(|p| p.config.id == data.prov);

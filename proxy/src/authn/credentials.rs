@@ -8,7 +8,7 @@ use http::{HeaderMap, HeaderName};
 use super::apikey;
 
 /// Cookie carrying the browser session.
-pub const SESSION_COOKIE: &str = "mimir_session";
+pub const SESSION_COOKIE: &str = "__Host-mimir_session";
 /// Query parameters that carry credentials in upstream Mimir.
 pub const QUERY_CREDENTIALS: &[&str] = &["access_token", "api_key"];
 /// A prebuilt name: looking a header up by `&str` parses and hashes the name every time.
@@ -237,13 +237,13 @@ mod tests {
 
     #[test]
     fn session_cookie_is_the_fallback() {
-        let h = headers(&[("cookie", "a=1; mimir_session=abc; b=2")]);
+        let h = headers(&[("cookie", "a=1; __Host-mimir_session=abc; b=2")]);
         assert_eq!(
             extract(&h, None, false),
             Ok(Credential::Session("abc".into()))
         );
         let h = headers(&[
-            ("cookie", "mimir_session=abc"),
+            ("cookie", "__Host-mimir_session=abc"),
             ("authorization", "Bearer t"),
         ]);
         assert_eq!(extract(&h, None, false), Ok(Credential::Jwt("t")));

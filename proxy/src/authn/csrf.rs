@@ -4,7 +4,7 @@
 //! 1. the request comes from this origin: `Sec-Fetch-Site` (when sent) is `same-origin`, and
 //!    `Origin` (when sent) is `https://<Host>`; a request with neither is refused;
 //! 2. a token bound to the session (inside the encrypted cookie, readable by the page through
-//!    the `mimir_csrf` cookie) comes back in `X-CSRF-Token`, or in the `csrf_token` field of
+//!    the `__Host-mimir_csrf` cookie) comes back in `X-CSRF-Token`, or in the `csrf_token` field of
 //!    the proxy's own forms.
 
 use http::HeaderMap;

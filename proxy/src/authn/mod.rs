@@ -24,6 +24,7 @@ pub mod login_page;
 pub mod oidc;
 pub mod principal;
 pub mod redirect;
+pub mod revoked;
 pub mod routes;
 pub mod session;
 mod watch;

@@ -2,7 +2,10 @@
 //! encrypted and authenticated with AES-256-GCM (the `cookie` crate's private jar), so a
 //! client can neither read nor alter it. `HttpOnly; Secure; SameSite=Lax`. A session ends at
 //! its absolute lifetime, after `idle_timeout_seconds` without use (each use slides the
-//! window: a renewed cookie is sent at most once a minute, or per half idle timeout), or at a lockdown.
+//! window: a renewed cookie is sent at most once a minute, or per half idle timeout), at a
+//! lockdown, or at its sign-out (the proxy then refuses any copy of it: [`super::revoked`]).
+//! Cookie names carry the `__Host-` prefix: browsers accept them only from this secure origin,
+//! for path `/` and without `Domain`, so a sibling subdomain cannot plant or shadow them.
 
 use anyhow::Context;
 use cookie::{Cookie, CookieJar, Key, SameSite};
@@ -11,12 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::credentials::SESSION_COOKIE;
 use super::login_config::SessionConfig;
 use super::principal::{is_header_safe, AuthMethod, Principal};
+use super::revoked::Revoked;
 
 /// How stale the idle window may get before a use renews the cookie (at most half the idle
 /// timeout, so an active user never runs out).
 const RENEW_AFTER_SECONDS: u64 = 60;
 /// Cookie the JavaScript of the application reads to send `X-CSRF-Token` (not HttpOnly).
-pub const CSRF_COOKIE: &str = "mimir_csrf";
+pub const CSRF_COOKIE: &str = "__Host-mimir_csrf";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionData {
@@ -40,12 +44,15 @@ pub enum SessionError {
     Forged,
     Expired,
     Idle,
+    /// Ended by a sign-out.
+    Revoked,
 }
 
 pub struct Sessions {
     key: Key,
     lifetime: u64,
     idle: u64,
+    revoked: Revoked,
 }
 
 impl Sessions {
@@ -66,6 +73,7 @@ impl Sessions {
             key,
             lifetime: config.lifetime_seconds,
             idle: config.idle_timeout_seconds,
+            revoked: Revoked::default(),
         })
     }
 
@@ -129,7 +137,15 @@ impl Sessions {
         if now >= data.seen + self.idle {
             return Err(SessionError::Idle);
         }
+        if self.revoked.is_revoked(&Revoked::id(&data.csrf)) {
+            return Err(SessionError::Revoked);
+        }
         Ok(data)
+    }
+
+    /// Sign-out: this session, and every copy of its cookie, is refused from now on.
+    pub fn revoke(&self, data: &SessionData, now: u64) {
+        self.revoked.revoke(Revoked::id(&data.csrf), data.exp, now);
     }
 
     /// The principal of an open session, with a renewed cookie when the idle window should
