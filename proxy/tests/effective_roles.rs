@@ -9,8 +9,8 @@ mod authn_harness;
 #[allow(dead_code)]
 mod support;
 
+use authn_harness::issuer::serve_issuer;
 use authn_harness::keys::{self, now};
-use authn_harness::serve_issuer;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::{Options, Proxy};

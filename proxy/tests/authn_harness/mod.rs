@@ -7,8 +7,6 @@ pub mod idp;
 pub mod issuer;
 pub mod keys;
 
-pub use issuer::serve_issuer;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
