@@ -8,6 +8,7 @@ use crate::store::neo4j::Neo4jSettings;
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +30,17 @@ pub struct CoreConfig {
     /// default: indexing is off until a root is named. A root holding the data directory is refused.
     #[arg(long, env = "MIMIR_INDEX_ROOTS", value_delimiter = ',')]
     pub index_roots: Vec<PathBuf>,
+
+    /// Open MCP sessions per user: at the cap, a new `initialize` ends that user's least recently
+    /// used session (never another user's).
+    #[arg(long, env = "MIMIR_MCP_SESSIONS_PER_USER", default_value_t = crate::mcp::SESSIONS_PER_USER)]
+    pub mcp_sessions_per_user: NonZeroUsize,
+
+    /// Pending confirmations of destructive operations per user: at the cap, a new preview
+    /// invalidates that user's oldest pending one (never another user's).
+    #[arg(long, env = "MIMIR_MCP_CONFIRMATIONS_PER_USER",
+          default_value_t = crate::mcp::CONFIRMATIONS_PER_USER)]
+    pub mcp_confirmations_per_user: NonZeroUsize,
 
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MIMIR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]

@@ -34,8 +34,8 @@ impl AppState {
         });
         Ok(Self {
             store,
+            mcp: Arc::new(McpState::new(&config)),
             config: Arc::new(config),
-            mcp: Arc::new(McpState::default()),
             verifier,
             classification,
         })
