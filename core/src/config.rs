@@ -8,7 +8,8 @@ use crate::store::neo4j::Neo4jSettings;
 use anyhow::{bail, Context};
 use clap::{ArgAction, Parser};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
@@ -25,14 +26,21 @@ pub struct CoreConfig {
     #[arg(long, env = "MIMIR_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Folders `index_folder` may read, separated by commas (paths outside are refused).
-    #[arg(
-        long,
-        env = "MIMIR_INDEX_ROOTS",
-        value_delimiter = ',',
-        default_value = "."
-    )]
+    /// Folders `index_folder` may read, separated by commas (paths outside are refused). None by
+    /// default: indexing is off until a root is named. A root holding the data directory is refused.
+    #[arg(long, env = "MIMIR_INDEX_ROOTS", value_delimiter = ',')]
     pub index_roots: Vec<PathBuf>,
+
+    /// Open MCP sessions per user: at the cap, a new `initialize` ends that user's least recently
+    /// used session (never another user's).
+    #[arg(long, env = "MIMIR_MCP_SESSIONS_PER_USER", default_value_t = crate::mcp::SESSIONS_PER_USER)]
+    pub mcp_sessions_per_user: NonZeroUsize,
+
+    /// Pending confirmations of destructive operations per user: at the cap, a new preview
+    /// invalidates that user's oldest pending one (never another user's).
+    #[arg(long, env = "MIMIR_MCP_CONFIRMATIONS_PER_USER",
+          default_value_t = crate::mcp::CONFIRMATIONS_PER_USER)]
+    pub mcp_confirmations_per_user: NonZeroUsize,
 
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MIMIR_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -170,6 +178,33 @@ impl CoreConfig {
         Verifier::from_pem(&pem)
             .map(Some)
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))
+    }
+
+    /// Refuses an index root that holds the data directory: `index_folder` could then read the
+    /// embedded store (and whatever else is kept beside it, such as the proxy's API keys and
+    /// audit trail). Both are compared as given (made absolute) and with symlinks resolved.
+    pub fn check_index_roots(&self) -> anyhow::Result<()> {
+        let forms = |path: &Path| {
+            [std::path::absolute(path).ok(), path.canonicalize().ok()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<PathBuf>>()
+        };
+        let data = forms(&self.data_dir);
+        for root in &self.index_roots {
+            if forms(root)
+                .iter()
+                .any(|root| data.iter().any(|data| data.starts_with(root)))
+            {
+                bail!(
+                    "MIMIR_INDEX_ROOTS {} holds the data directory {} (MIMIR_DATA_DIR): index_folder \
+                     could read the store; name the folders to index instead",
+                    root.display(),
+                    self.data_dir.display()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Neo4j connection settings. The password comes from NEO4J_PASSWORD or NEO4J_PASSWORD_FILE

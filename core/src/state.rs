@@ -23,8 +23,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Fails on governance settings the core cannot run with (see `CoreConfig::identity_verifier`).
+    /// Fails on settings the core cannot run with (see `CoreConfig::check_index_roots` and
+    /// `CoreConfig::identity_verifier`).
     pub fn new(store: Arc<dyn GraphStore>, config: CoreConfig) -> anyhow::Result<Self> {
+        config.check_index_roots()?;
         let verifier = config.identity_verifier()?.map(Arc::new);
         let classification = Arc::new(Classification {
             defaults: config.sensitivity_defaults.clone(),
@@ -32,8 +34,8 @@ impl AppState {
         });
         Ok(Self {
             store,
+            mcp: Arc::new(McpState::new(&config)),
             config: Arc::new(config),
-            mcp: Arc::new(McpState::default()),
             verifier,
             classification,
         })

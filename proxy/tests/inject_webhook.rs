@@ -165,16 +165,20 @@ async fn annotated_pod_gets_the_sidecar() {
         sidecar["securityContext"]["capabilities"]["drop"],
         json!(["ALL"])
     );
-    let env: Vec<(&str, &str)> = sidecar["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
-        .collect();
-    assert!(
-        env.contains(&("MIMIR_UPSTREAM", "127.0.0.1:8081")),
-        "{env:?}"
+    let env = sidecar["env"].as_array().unwrap();
+    let value = |name: &str| {
+        let entry = env.iter().find(|e| e["name"] == name);
+        entry
+            .unwrap_or_else(|| panic!("no {name} in {env:?}"))
+            .clone()
+    };
+    assert_eq!(value("MIMIR_UPSTREAM")["value"], "127.0.0.1:8081");
+    // The admin listener (probes, metrics) binds the pod IP, never every address.
+    assert_eq!(
+        value("POD_IP")["valueFrom"],
+        json!({"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}})
     );
+    assert_eq!(value("MIMIR_PROXY_ADMIN_LISTEN")["value"], "$(POD_IP):9090");
 
     // The whole answer and its result are pinned: tests/deploy reads them as the API server does
     // and validates the pod against the Kubernetes API and Pod Security "restricted".

@@ -8,15 +8,19 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -174,6 +178,93 @@ func TestProxyOwnsThePodPortAndTheCoreStaysOnLoopback(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The proxy's admin listener (health, readiness, metrics) binds the pod IP from the downward API,
+// where the kubelet's probes and Prometheus reach it, never every address of the pod; only the
+// monitoring namespace may reach it through the NetworkPolicy (the kubelet's probes come from
+// the node, which NetworkPolicy always admits).
+func TestAdminListenerBindsThePodIPAndOnlyMonitoringReachesIt(t *testing.T) {
+	objects := build(t, "deploy/kubernetes/base")
+	proxies := map[string]corev1.Container{
+		"deployment.yaml":  container(t, &deployments(objects)["mimir"].Spec.Template.Spec, "mimir-proxy"),
+		"the injected pod": container(t, &injectedPod(t).Spec, "mimir-proxy"),
+	}
+	for what, proxy := range proxies {
+		podIP := map[string]bool{}
+		listen := ""
+		for _, e := range proxy.Env {
+			if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP" {
+				podIP[e.Name] = true
+			}
+			if e.Name == "MIMIR_PROXY_ADMIN_LISTEN" {
+				listen = e.Value
+			}
+		}
+		// Kubernetes expands $(VAR) only from variables defined before, which podIP holds here.
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil || !strings.HasPrefix(host, "$(") || !podIP[strings.TrimSuffix(strings.TrimPrefix(host, "$("), ")")] {
+			t.Errorf("%s: MIMIR_PROXY_ADMIN_LISTEN %q is not the pod IP (status.podIP) and a port", what, listen)
+		}
+		if adminPort := portNamed(proxy, "mimir-admin"); port != strconv.Itoa(int(adminPort)) {
+			t.Errorf("%s: admin listener port %q is not the mimir-admin port %d", what, port, adminPort)
+		}
+		for _, probe := range []*corev1.Probe{proxy.LivenessProbe, proxy.ReadinessProbe} {
+			if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Port.String() != "mimir-admin" || probe.HTTPGet.Host != "" {
+				t.Errorf("%s: a probe does not call the admin port at the pod IP: %+v", what, probe)
+			}
+		}
+	}
+	adminPort := portNamed(proxies["deployment.yaml"], "mimir-admin")
+	found := false
+	for _, object := range objects {
+		policy, ok := object.(*networkingv1.NetworkPolicy)
+		if !ok {
+			continue
+		}
+		found = true
+		for _, rule := range policy.Spec.Ingress {
+			if !opens(rule.Ports, adminPort) {
+				continue
+			}
+			if len(rule.From) == 0 {
+				t.Errorf("NetworkPolicy %s opens the admin port %d to everyone", policy.Name, adminPort)
+			}
+			for _, peer := range rule.From {
+				monitoring := peer.NamespaceSelector != nil && peer.PodSelector == nil && peer.IPBlock == nil &&
+					reflect.DeepEqual(peer.NamespaceSelector.MatchLabels, map[string]string{"kubernetes.io/metadata.name": "monitoring"}) &&
+					len(peer.NamespaceSelector.MatchExpressions) == 0
+				if !monitoring {
+					t.Errorf("NetworkPolicy %s admits %+v to the admin port; only the monitoring namespace may", policy.Name, peer)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no NetworkPolicy guards the admin port")
+	}
+}
+
+func portNamed(c corev1.Container, name string) int32 {
+	for _, p := range c.Ports {
+		if p.Name == name {
+			return p.ContainerPort
+		}
+	}
+	return 0
+}
+
+// opens reports whether an ingress rule's ports include port (no ports: every port).
+func opens(ports []networkingv1.NetworkPolicyPort, port int32) bool {
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		if p.Port == nil || (p.Port.IntValue() == int(port)) || (p.EndPort != nil && p.Port.IntValue() <= int(port) && int(port) <= int(*p.EndPort)) {
+			return true
+		}
+	}
+	return false
 }
 
 // The static manifests and the webhook must deploy the same sidecar.

@@ -135,7 +135,16 @@ pub async fn erase(
     let plan = privacy::plan(state.store.as_ref(), &user).await?;
     let requester = caller.user_id.as_deref();
     let Some(token) = params.confirm else {
-        let token = state.mcp.confirmations.issue(digest, requester);
+        let token = state
+            .mcp
+            .confirmations
+            .issue(digest, requester)
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many confirmations are pending; try again in a few minutes",
+                )
+            })?;
         return Ok(Json(json!({
             "needsConfirmation": true,
             "confirmationToken": token,

@@ -1,7 +1,9 @@
 //! Two-step confirmation of destructive tool calls. The first call gets a preview and an id; the
 //! second must repeat the same parameters with `confirm: true` and that id. An id is single use,
 //! expires after five minutes, and is bound to a digest of the parameters and to the caller.
+//! Pending ids are bounded per caller (their oldest goes first) and in total (then refused).
 
+use super::quota::{self, Full, Limits, Owned};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -21,6 +23,15 @@ struct Pending {
     expires: Instant,
 }
 
+impl Owned for Pending {
+    fn owner(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+    fn age(&self) -> Instant {
+        self.expires
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum ConfirmError {
     /// Never issued, already used, or expired.
@@ -31,38 +42,36 @@ pub enum ConfirmError {
 
 pub struct ConfirmStore {
     pending: Mutex<HashMap<String, Pending>>,
-    capacity: usize,
+    limits: Limits,
     ttl: Duration,
 }
 
-impl Default for ConfirmStore {
-    fn default() -> Self {
-        Self::new(CAPACITY, TTL)
-    }
-}
-
 impl ConfirmStore {
-    pub fn new(capacity: usize, ttl: Duration) -> Self {
+    /// At most `per_user` pending ids per caller (`MIMIR_MCP_CONFIRMATIONS_PER_USER`).
+    pub fn new(per_user: usize) -> Self {
+        Self::with_limits(
+            Limits {
+                capacity: CAPACITY,
+                per_user,
+            },
+            TTL,
+        )
+    }
+
+    fn with_limits(limits: Limits, ttl: Duration) -> Self {
         Self {
             pending: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            limits,
             ttl,
         }
     }
 
-    pub fn issue(&self, digest: ParamsDigest, actor: Option<&str>) -> String {
+    /// A new pending id; `Full` when other callers hold every slot.
+    pub fn issue(&self, digest: ParamsDigest, actor: Option<&str>) -> Result<String, Full> {
         let now = Instant::now();
         let mut pending = self.lock();
         pending.retain(|_, p| p.expires > now);
-        if pending.len() >= self.capacity {
-            let oldest = pending
-                .iter()
-                .min_by_key(|(_, p)| p.expires)
-                .map(|(id, _)| id.clone());
-            if let Some(id) = oldest {
-                pending.remove(&id);
-            }
-        }
+        quota::make_room(&mut pending, actor, self.limits)?;
         let id = super::random_id();
         let entry = Pending {
             digest,
@@ -70,7 +79,7 @@ impl ConfirmStore {
             expires: now + self.ttl,
         };
         pending.insert(id.clone(), entry);
-        id
+        Ok(id)
     }
 
     /// Consumes `id` whatever the outcome, so a presented id can never be tried twice.
@@ -147,6 +156,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn limits(capacity: usize, per_user: usize) -> Limits {
+        Limits { capacity, per_user }
+    }
+
     fn args(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
     }
@@ -182,9 +195,9 @@ mod tests {
 
     #[test]
     fn ids_are_single_use() {
-        let store = ConfirmStore::default();
+        let store = ConfirmStore::new(CAPACITY);
         let d = digest("t", &Map::new());
-        let id = store.issue(d, Some("alice"));
+        let id = store.issue(d, Some("alice")).unwrap();
         assert_eq!(id.len(), 32);
         assert_eq!(store.redeem(&id, d, Some("alice")), Ok(()));
         assert_eq!(
@@ -195,20 +208,20 @@ mod tests {
 
     #[test]
     fn ids_are_bound_to_parameters_and_caller() {
-        let store = ConfirmStore::default();
+        let store = ConfirmStore::new(CAPACITY);
         let d = digest("t", &args(json!({"id":"a"})));
         let other = digest("t", &args(json!({"id":"b"})));
-        let id = store.issue(d, Some("alice"));
+        let id = store.issue(d, Some("alice")).unwrap();
         assert_eq!(
             store.redeem(&id, other, Some("alice")),
             Err(ConfirmError::Mismatch)
         );
-        let id = store.issue(d, Some("alice"));
+        let id = store.issue(d, Some("alice")).unwrap();
         assert_eq!(
             store.redeem(&id, d, Some("bob")),
             Err(ConfirmError::Mismatch)
         );
-        let id = store.issue(d, Some("alice"));
+        let id = store.issue(d, Some("alice")).unwrap();
         assert_eq!(store.redeem(&id, d, None), Err(ConfirmError::Mismatch));
         assert_eq!(
             store.redeem("0123", d, Some("alice")),
@@ -218,18 +231,32 @@ mod tests {
 
     #[test]
     fn ids_expire() {
-        let store = ConfirmStore::new(10, Duration::ZERO);
+        let store = ConfirmStore::with_limits(limits(10, 10), Duration::ZERO);
         let d = digest("t", &Map::new());
-        let id = store.issue(d, None);
+        let id = store.issue(d, None).unwrap();
         assert_eq!(store.redeem(&id, d, None), Err(ConfirmError::Unknown));
     }
 
     #[test]
-    fn the_store_is_bounded() {
-        let store = ConfirmStore::new(3, TTL);
+    fn a_callers_oldest_id_goes_at_their_cap_and_a_full_store_refuses() {
+        let store = ConfirmStore::with_limits(limits(4, 3), TTL);
         let d = digest("t", &Map::new());
-        let ids: Vec<String> = (0..5).map(|_| store.issue(d, None)).collect();
-        assert_eq!(store.lock().len(), 3);
-        assert_eq!(store.redeem(&ids[4], d, None), Ok(()));
+        let bob = store.issue(d, Some("bob")).unwrap();
+        let ids: Vec<String> = (0..5)
+            .map(|_| store.issue(d, Some("alice")).unwrap())
+            .collect();
+        assert_eq!(store.lock().len(), 4);
+        assert_eq!(store.issue(d, Some("carol")), Err(Full));
+        assert_eq!(store.redeem(&ids[4], d, Some("alice")), Ok(()));
+        let left = ids[..4]
+            .iter()
+            .filter(|id| store.redeem(id, d, Some("alice")).is_ok())
+            .count();
+        assert_eq!(left, 2, "two of alice's own ids made room");
+        assert_eq!(
+            store.redeem(&bob, d, Some("bob")),
+            Ok(()),
+            "never another caller's"
+        );
     }
 }

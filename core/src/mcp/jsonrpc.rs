@@ -9,6 +9,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
 /// Implementation-defined server error used for unknown or expired sessions.
 pub const SESSION_NOT_FOUND: i64 = -32001;
+/// Implementation-defined server error: every session slot is held by other users.
+pub const SERVER_BUSY: i64 = -32002;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError {

@@ -8,6 +8,7 @@ pub(crate) mod confirm;
 mod dispatch;
 mod jsonrpc;
 mod origin;
+mod quota;
 mod schema;
 mod session;
 #[cfg(test)]
@@ -15,12 +16,14 @@ mod testing;
 mod tools;
 mod transport;
 
+use crate::config::CoreConfig;
 use crate::state::AppState;
 use axum::routing::post;
 use axum::Router;
 use confirm::ConfirmStore;
 use origin::OriginPolicy;
 use session::SessionStore;
+use std::num::NonZeroUsize;
 
 /// Names of every MCP tool the core serves (the proxy's per-tool rules refer to them).
 pub const TOOL_NAMES: &[&str] = &[
@@ -39,6 +42,12 @@ pub const TOOL_NAMES: &[&str] = &[
     "list_folders",
 ];
 
+/// Default cap on one user's open sessions (`MIMIR_MCP_SESSIONS_PER_USER`): a few clients each.
+pub const SESSIONS_PER_USER: NonZeroUsize = NonZeroUsize::new(16).unwrap();
+/// Default cap on one user's pending confirmations (`MIMIR_MCP_CONFIRMATIONS_PER_USER`): a whole
+/// batch of previews.
+pub const CONFIRMATIONS_PER_USER: NonZeroUsize = NonZeroUsize::new(100).unwrap();
+
 /// Process-wide MCP state: sessions, pending confirmations and the transport's policies.
 pub struct McpState {
     sessions: SessionStore,
@@ -48,11 +57,11 @@ pub struct McpState {
     sensitive_files: Vec<String>,
 }
 
-impl Default for McpState {
-    fn default() -> Self {
+impl McpState {
+    pub fn new(config: &CoreConfig) -> Self {
         Self {
-            sessions: SessionStore::default(),
-            confirmations: ConfirmStore::default(),
+            sessions: SessionStore::new(config.mcp_sessions_per_user.get()),
+            confirmations: ConfirmStore::new(config.mcp_confirmations_per_user.get()),
             origins: OriginPolicy::from_list(
                 std::env::var("MIMIR_ALLOWED_ORIGINS").ok().as_deref(),
             ),

@@ -1,6 +1,8 @@
 //! Per-client MCP sessions: created by `initialize`, bound to the caller's identity, bounded in
-//! number (the least recently used one is evicted) and expired when idle.
+//! number per user (their least recently used one is evicted) and in total (a new one is then
+//! refused), and expired when idle.
 
+use super::quota::{self, Full, Limits, Owned};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,41 +18,51 @@ struct Session {
     last_seen: Instant,
 }
 
-pub struct SessionStore {
-    sessions: Mutex<HashMap<String, Session>>,
-    capacity: usize,
-    idle_ttl: Duration,
-}
-
-impl Default for SessionStore {
-    fn default() -> Self {
-        Self::new(CAPACITY, IDLE_TTL)
+impl Owned for Session {
+    fn owner(&self) -> Option<&str> {
+        self.actor.as_deref()
+    }
+    fn age(&self) -> Instant {
+        self.last_seen
     }
 }
 
+pub struct SessionStore {
+    sessions: Mutex<HashMap<String, Session>>,
+    limits: Limits,
+    idle_ttl: Duration,
+}
+
 impl SessionStore {
-    pub fn new(capacity: usize, idle_ttl: Duration) -> Self {
+    /// At most `per_user` sessions per user (`MIMIR_MCP_SESSIONS_PER_USER`).
+    pub fn new(per_user: usize) -> Self {
+        Self::with_limits(
+            Limits {
+                capacity: CAPACITY,
+                per_user,
+            },
+            IDLE_TTL,
+        )
+    }
+
+    fn with_limits(limits: Limits, idle_ttl: Duration) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
+            limits,
             idle_ttl,
         }
     }
 
-    /// Opens a session and returns its id.
-    pub fn create(&self, protocol_version: &'static str, actor: Option<String>) -> String {
+    /// Opens a session and returns its id; `Full` when other users hold every slot.
+    pub fn create(
+        &self,
+        protocol_version: &'static str,
+        actor: Option<String>,
+    ) -> Result<String, Full> {
         let now = Instant::now();
         let mut sessions = self.lock();
         sessions.retain(|_, s| now.duration_since(s.last_seen) < self.idle_ttl);
-        if sessions.len() >= self.capacity {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(id, _)| id.clone());
-            if let Some(id) = oldest {
-                sessions.remove(&id);
-            }
-        }
+        quota::make_room(&mut sessions, actor.as_deref(), self.limits)?;
         let id = super::random_id();
         sessions.insert(
             id.clone(),
@@ -60,7 +72,7 @@ impl SessionStore {
                 last_seen: now,
             },
         );
-        id
+        Ok(id)
     }
 
     /// The negotiated protocol version of a live session of `actor`, refreshing its idle timer.
@@ -97,11 +109,19 @@ impl SessionStore {
 mod tests {
     use super::*;
 
+    fn limits(capacity: usize, per_user: usize) -> Limits {
+        Limits { capacity, per_user }
+    }
+
+    fn store() -> SessionStore {
+        SessionStore::new(CAPACITY)
+    }
+
     #[test]
     fn sessions_are_distinct_and_remember_the_version() {
-        let store = SessionStore::default();
-        let a = store.create("2025-06-18", None);
-        let b = store.create("2024-11-05", None);
+        let store = store();
+        let a = store.create("2025-06-18", None).unwrap();
+        let b = store.create("2024-11-05", None).unwrap();
         assert_ne!(a, b);
         assert_eq!(store.touch(&a, None), Some("2025-06-18"));
         assert_eq!(store.touch(&b, None), Some("2024-11-05"));
@@ -110,8 +130,8 @@ mod tests {
 
     #[test]
     fn sessions_are_bound_to_the_creating_identity() {
-        let store = SessionStore::default();
-        let id = store.create("2025-06-18", Some("alice".into()));
+        let store = store();
+        let id = store.create("2025-06-18", Some("alice".into())).unwrap();
         assert_eq!(store.touch(&id, Some("bob")), None);
         assert_eq!(store.touch(&id, None), None);
         assert!(!store.remove(&id, Some("bob")));
@@ -120,8 +140,8 @@ mod tests {
 
     #[test]
     fn removed_sessions_are_gone() {
-        let store = SessionStore::default();
-        let id = store.create("2025-06-18", None);
+        let store = store();
+        let id = store.create("2025-06-18", None).unwrap();
         assert!(store.remove(&id, None));
         assert!(!store.remove(&id, None));
         assert_eq!(store.touch(&id, None), None);
@@ -129,24 +149,40 @@ mod tests {
 
     #[test]
     fn idle_sessions_expire() {
-        let store = SessionStore::new(10, Duration::ZERO);
-        let id = store.create("2025-06-18", None);
+        let store = SessionStore::with_limits(limits(10, 10), Duration::ZERO);
+        let id = store.create("2025-06-18", None).unwrap();
         assert_eq!(store.touch(&id, None), None);
     }
 
     #[test]
-    fn the_least_recently_used_session_is_evicted_at_capacity() {
-        let store = SessionStore::new(2, IDLE_TTL);
-        let first = store.create("2025-06-18", None);
-        let second = store.create("2025-06-18", None);
+    fn a_users_least_recently_used_session_is_evicted_at_their_cap() {
+        let store = SessionStore::with_limits(limits(10, 2), IDLE_TTL);
+        let bob = store.create("2025-06-18", Some("bob".into())).unwrap();
+        let alice = || store.create("2025-06-18", Some("alice".into())).unwrap();
+        let (first, second) = (alice(), alice());
         std::thread::sleep(Duration::from_millis(2));
-        assert!(store.touch(&first, None).is_some());
-        let third = store.create("2025-06-18", None);
+        assert!(store.touch(&first, Some("alice")).is_some());
+        let third = alice();
         assert!(
-            store.touch(&second, None).is_none(),
+            store.touch(&second, Some("alice")).is_none(),
             "least recently used is evicted"
         );
-        assert!(store.touch(&first, None).is_some());
-        assert!(store.touch(&third, None).is_some());
+        assert!(store.touch(&first, Some("alice")).is_some());
+        assert!(store.touch(&third, Some("alice")).is_some());
+        assert!(
+            store.touch(&bob, Some("bob")).is_some(),
+            "not another user's"
+        );
+    }
+
+    #[test]
+    fn a_full_store_refuses_a_new_session_instead_of_evicting_another_users() {
+        let store = SessionStore::with_limits(limits(2, 2), IDLE_TTL);
+        let alice = store.create("2025-06-18", Some("alice".into())).unwrap();
+        let bob = store.create("2025-06-18", Some("bob".into())).unwrap();
+        assert_eq!(store.create("2025-06-18", Some("carol".into())), Err(Full));
+        assert_eq!(store.create("2025-06-18", None), Err(Full));
+        assert!(store.touch(&alice, Some("alice")).is_some());
+        assert!(store.touch(&bob, Some("bob")).is_some());
     }
 }

@@ -3,7 +3,10 @@
 //! with a null id.
 
 use super::dispatch::{self, Caller, SUPPORTED_VERSIONS};
-use super::jsonrpc::{self, Message, RpcError, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND};
+use super::jsonrpc::{
+    self, Message, RpcError, INVALID_REQUEST, PARSE_ERROR, SERVER_BUSY, SESSION_NOT_FOUND,
+};
+use super::quota::Full;
 use crate::identity;
 use crate::state::{AppState, Scoped};
 use axum::body::Bytes;
@@ -101,11 +104,21 @@ async fn one(
         Message::Invalid(error) => return (StatusCode::BAD_REQUEST, Json(error)).into_response(),
         Message::Request(request) if request.method == "initialize" => {
             return match dispatch::initialize(&request) {
-                Ok((result, version)) => {
-                    let id = state.mcp.sessions.create(version, actor);
-                    let body = jsonrpc::success(request.id, result);
-                    (StatusCode::OK, [(SESSION_HEADER, id)], Json(body)).into_response()
-                }
+                Ok((result, version)) => match state.mcp.sessions.create(version, actor) {
+                    Ok(id) => {
+                        let body = jsonrpc::success(request.id, result);
+                        (StatusCode::OK, [(SESSION_HEADER, id)], Json(body)).into_response()
+                    }
+                    Err(Full) => {
+                        let message = "Too many open MCP sessions on this server: try again later";
+                        let error = RpcError::new(SERVER_BUSY, message);
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(jsonrpc::failure(request.id, error)),
+                        )
+                            .into_response()
+                    }
+                },
                 Err(error) => (
                     StatusCode::BAD_REQUEST,
                     Json(jsonrpc::failure(request.id, error)),

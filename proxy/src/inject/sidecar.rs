@@ -53,9 +53,11 @@ impl Sidecar {
             "args": ["run", "--config", format!("{CONFIG_DIR}/policy.toml")],
             "workingDir": STATE_DIR,
             "env": [
+                {"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}},
                 {"name": "MIMIR_PROXY_LISTEN", "value": format!("0.0.0.0:{}", self.port)},
-                // Reachable by the kubelet for probes; the NetworkPolicy keeps others out.
-                {"name": "MIMIR_PROXY_ADMIN_LISTEN", "value": format!("0.0.0.0:{}", self.admin_port)},
+                // The pod IP only, the address the kubelet probes and Prometheus scrapes (loopback
+                // would fail the probes); a NetworkPolicy should admit only monitoring to it.
+                {"name": "MIMIR_PROXY_ADMIN_LISTEN", "value": format!("$(POD_IP):{}", self.admin_port)},
                 {"name": "MIMIR_UPSTREAM", "value": self.upstream},
                 {"name": "MIMIR_TLS_CERT", "value": format!("{TLS_DIR}/tls.crt")},
                 {"name": "MIMIR_TLS_KEY", "value": format!("{TLS_DIR}/tls.key")},

@@ -593,10 +593,13 @@ pub async fn start_core_with(env: &[(&str, &std::ffi::OsStr)]) -> Core {
     );
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    // Beside the data directory: a root holding it would refuse the start.
+    let index = dir.path().join("index");
+    std::fs::create_dir(&index).unwrap();
     let child = Command::new(bin)
         .env("MIMIR_CORE_BIND", format!("127.0.0.1:{port}"))
         .env("MIMIR_DATA_DIR", dir.path().join("data"))
-        .env("MIMIR_INDEX_ROOTS", dir.path())
+        .env("MIMIR_INDEX_ROOTS", &index)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

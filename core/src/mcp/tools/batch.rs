@@ -134,7 +134,7 @@ async fn delete(ctx: &ToolCtx, args: &Args, op: &str) -> ToolResult {
             "edge(s)"
         };
         let message = format!("This deletes {} {what} in one transaction.", found.len());
-        return Ok(ctx.ask_confirmation(NAME, args, json!({ "items": found }), message));
+        return ctx.ask_confirmation(NAME, args, json!({ "items": found }), message);
     }
     let ops: Vec<WriteOp> = ids
         .into_iter()

@@ -37,7 +37,7 @@ async fn call(ctx: ToolCtx, args: Args) -> ToolResult {
         });
         let preview = json!({ "type": requested, "nodesToDelete": count });
         let message = format!("This permanently deletes {count} {what} and their edges.");
-        return Ok(ctx.ask_confirmation(NAME, &args, preview, message));
+        return ctx.ask_confirmation(NAME, &args, preview, message);
     }
     let deleted = ctx.store().clear(node_type).await?;
     success(json!({ "type": requested, "deletedNodes": deleted }))

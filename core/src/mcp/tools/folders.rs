@@ -3,6 +3,7 @@
 //! `index_folder` again to refresh (files changed are updated, files gone are removed).
 
 mod paths;
+mod sensitive;
 mod walk;
 
 use super::{success, Args, ToolCtx, ToolDef, ToolError, ToolResult};
@@ -32,8 +33,8 @@ pub fn definitions() -> Vec<ToolDef> {
         ToolDef {
             name: "index_folder",
             description: "Index the text files of a folder (inside the configured index roots) as 'file' nodes with their \
-content, for search. Files over 1 MiB, non-UTF-8 files, symlinks and sensitive files (.env*, keys, credentials) are \
-skipped. Re-run to refresh: there is no continuous watching.",
+content, for search. Files over 1 MiB, non-UTF-8 files, symlinks and sensitive files (.env*, keys, credentials, \
+API-key, audit and store files) are skipped. Re-run to refresh: there is no continuous watching.",
             input_schema: object(index, &["path"]),
             handler: |ctx, args| Box::pin(index_folder(ctx, args)),
         },

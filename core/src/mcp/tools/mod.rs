@@ -154,20 +154,26 @@ impl ToolCtx {
         args: &Args,
         preview: Value,
         message: String,
-    ) -> Value {
+    ) -> Result<Value, ToolError> {
         let digest = confirm::digest(tool, args.map());
         let id = self
             .state
             .mcp
             .confirmations
-            .issue(digest, self.actor.as_deref());
-        json!({
+            .issue(digest, self.actor.as_deref())
+            .map_err(|_| {
+                ToolError::Invalid(
+                    "Too many confirmations are pending on this server: try again in a few minutes"
+                        .into(),
+                )
+            })?;
+        Ok(json!({
             "needsConfirmation": true,
             "confirmationId": id,
             "expiresInSeconds": confirm::TTL.as_secs(),
             "preview": preview,
             "message": format!("{message} Call again with the same parameters plus confirm=true and this confirmationId to proceed."),
-        })
+        }))
     }
 
     /// The node `id`, or a "not found" error.

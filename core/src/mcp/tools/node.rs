@@ -126,7 +126,7 @@ async fn delete(ctx: &ToolCtx, args: &Args) -> ToolResult {
         let edges = ctx.store().edges_of(id, Direction::Both, None).await?.len();
         let preview = json!({ "node": node_summary(&node), "edgesToRemove": edges });
         let message = format!("Deleting node {id} also removes its {edges} edge(s).");
-        return Ok(ctx.ask_confirmation(NAME, args, preview, message));
+        return ctx.ask_confirmation(NAME, args, preview, message);
     }
     match ctx
         .apply(vec![WriteOp::DeleteNode { id: id.to_string() }])

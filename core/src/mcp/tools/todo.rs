@@ -333,7 +333,7 @@ async fn delete_confirmed(
     message: &str,
 ) -> ToolResult {
     if !ctx.confirmed(tool, args)? {
-        return Ok(ctx.ask_confirmation(tool, args, json!({ "node": node }), message.to_string()));
+        return ctx.ask_confirmation(tool, args, json!({ "node": node }), message.to_string());
     }
     ctx.apply(vec![WriteOp::DeleteNode {
         id: node.id.clone(),

@@ -1,46 +1,9 @@
 //! Where `index_folder` may read: a folder inside one of the configured index roots once every
 //! symlink is resolved, never through `..`, and never a sensitive file or folder.
 
+use super::sensitive::is_sensitive;
 use crate::mcp::tools::ToolError;
 use std::path::{Component, Path, PathBuf};
-
-/// Names refused whatever their case: keys, credentials and environment files.
-const SENSITIVE_NAMES: &[&str] = &[
-    "credentials",
-    ".npmrc",
-    ".pypirc",
-    ".netrc",
-    ".htpasswd",
-    ".git-credentials",
-    "master.key",
-    ".ssh",
-    ".gnupg",
-    ".aws",
-];
-const SENSITIVE_PREFIXES: &[&str] = &[
-    ".env",
-    "id_rsa",
-    "id_dsa",
-    "id_ecdsa",
-    "id_ed25519",
-    "secrets.",
-    "credentials.",
-];
-const SENSITIVE_EXTENSIONS: &[&str] = &["pem", "key", "p12", "pfx", "jks", "keystore"];
-
-/// Whether a file or folder name must never be indexed; `extra` are exact names from
-/// `MIMIR_SENSITIVE_FILES`.
-pub fn is_sensitive(name: &str, extra: &[String]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let extension = Path::new(&lower)
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    SENSITIVE_NAMES.contains(&lower.as_str())
-        || SENSITIVE_PREFIXES.iter().any(|p| lower.starts_with(p))
-        || SENSITIVE_EXTENSIONS.contains(&extension)
-        || extra.iter().any(|e| e.eq_ignore_ascii_case(name))
-}
 
 /// The roots as absolute, symlink-free paths; roots that do not exist are left out.
 pub fn canonical_roots(roots: &[PathBuf]) -> Vec<PathBuf> {
@@ -236,33 +199,5 @@ mod tests {
         assert!(
             message(resolve_folder("docs", &[t.root.join("gone")], &[])).contains("No index root")
         );
-    }
-
-    #[test]
-    fn sensitive_names() {
-        for name in [
-            ".env",
-            ".env.local",
-            "ID_RSA",
-            "id_ed25519.pub",
-            "server.pem",
-            "tls.key",
-            "credentials",
-            "secrets.yaml",
-            ".npmrc",
-            "master.key",
-        ] {
-            assert!(is_sensitive(name, &[]), "{name}");
-        }
-        for name in [
-            "README.md",
-            "environment.md",
-            "keys.txt",
-            "secret_santa.txt",
-            "monkey",
-        ] {
-            assert!(!is_sensitive(name, &[]), "{name}");
-        }
-        assert!(is_sensitive("vault.txt", &["vault.txt".into()]));
     }
 }

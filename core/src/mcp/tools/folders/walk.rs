@@ -1,7 +1,7 @@
 //! Collects the files `index_folder` indexes. Symlinks are never followed (a link could lead
 //! out of the index root), sensitive files are refused, and size limits keep one call bounded.
 
-use super::paths::is_sensitive;
+use super::sensitive::is_sensitive;
 use crate::mcp::tools::ToolError;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Serialize;
