@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 const KEYS: u32 = 100_000;
 
+/// The `i`th distinct client: one address per /64 (the addresses of one /64 are one key).
 fn ip(i: u32) -> IpAddr {
-    IpAddr::from(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i)))
+    IpAddr::from(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(i) << 64))
 }
 
 fn rss_kib() -> u64 {

@@ -1,5 +1,5 @@
-//! Authentication behind the brute-force guard: a blocked address or name is refused before its
-//! credential is checked, and a refused credential counts towards a block. One sequence for the
+//! Authentication behind the brute-force guard: a blocked client is refused before its credential
+//! is checked, and a refused credential counts towards its block. One sequence for the
 //! gateway and the nginx `auth_request` endpoint, so a guesser gains nothing by choosing either.
 
 use http::HeaderMap;
@@ -11,7 +11,7 @@ use crate::ratelimit::bruteforce::Blocked;
 
 #[derive(Debug)]
 pub enum Refused {
-    /// The address or the name is blocked: 429.
+    /// The client's source is blocked: 429.
     Blocked(Blocked),
     /// Not authenticated (recorded when a credential was presented and refused).
     Failed(AuthFailure),
@@ -27,9 +27,9 @@ pub async fn authenticate(
     host: &str,
 ) -> Result<Arc<Principal>, Refused> {
     let presented = Credentials::of(headers, query, auth.config.allow_query_credentials);
-    if let Some(p) = &presented {
-        if let Err(blocked) = trail.check(attempt, p.name.as_deref()) {
-            trail.refused(attempt, &blocked).await;
+    if presented.is_some() {
+        if let Err(blocked) = trail.check(attempt) {
+            trail.refused(attempt).await;
             return Err(Refused::Blocked(blocked));
         }
     }

@@ -12,12 +12,14 @@
 //! - [`Busy`]: requests in flight in the whole process.
 //!
 //! Trusted proxies are exempt from the per-peer limits: all their clients share their address,
-//! and those clients are limited per request on the address the proxy forwards.
+//! and those clients are limited per request on the address the proxy forwards. Every limit
+//! here counts an IPv6 address by its network ([`SourceKeys`]).
 
 use crate::forwarded::canonical_ip;
 use crate::ipfilter::IpFilter;
-use crate::ratelimit::config::ConnectionLimits;
+use crate::ratelimit::config::TrafficConfig;
 use crate::ratelimit::local::{Bucket, Outcome};
+use crate::ratelimit::source::SourceKeys;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,6 +31,7 @@ pub struct ConnectionGate {
     ip_filter: Arc<IpFilter>,
     accept: Option<AcceptRate>,
     trusted_proxies: Vec<IpNet>,
+    sources: SourceKeys,
 }
 
 /// `Bucket` is not `Debug`; pingora's filter trait requires it.
@@ -41,18 +44,16 @@ impl std::fmt::Debug for AcceptRate {
 }
 
 impl ConnectionGate {
-    pub fn new(
-        cfg: &ConnectionLimits,
-        max_keys: usize,
-        ip_filter: Arc<IpFilter>,
-        trusted_proxies: &[IpNet],
-    ) -> Self {
+    pub fn new(cfg: &TrafficConfig, ip_filter: Arc<IpFilter>, trusted_proxies: &[IpNet]) -> Self {
+        let max_keys = cfg.max_keys;
         Self {
             ip_filter,
             accept: cfg
+                .connections
                 .accept_per_ip
                 .map(|r| AcceptRate(Bucket::new(r.quota(), max_keys, Default::default()))),
             trusted_proxies: trusted_proxies.to_vec(),
+            sources: SourceKeys::new(cfg.ipv6_prefix),
         }
     }
 
@@ -66,7 +67,7 @@ impl ConnectionGate {
             return true;
         }
         match &self.accept {
-            Some(AcceptRate(bucket)) => match bucket.check(&peer) {
+            Some(AcceptRate(bucket)) => match bucket.check(&self.sources.of(peer)) {
                 Outcome::Allowed { .. } => true,
                 Outcome::Denied { .. } => {
                     tracing::debug!(peer = %peer, "connection refused: too many new connections");
@@ -110,6 +111,7 @@ fn is_trusted(trusted_proxies: &[IpNet], ip: IpAddr) -> bool {
 pub struct Slots {
     max: u32,
     exempt: Vec<IpNet>,
+    sources: SourceKeys,
     counts: Mutex<HashMap<IpAddr, u32>>,
 }
 
@@ -121,20 +123,21 @@ pub struct SlotGuard {
 
 impl Slots {
     /// `max == 0`: no limit. Addresses in `exempt` (trusted proxies) are never limited.
-    pub fn new(max: u32, exempt: &[IpNet]) -> Arc<Self> {
+    pub fn new(max: u32, exempt: &[IpNet], sources: SourceKeys) -> Arc<Self> {
         Arc::new(Self {
             max,
             exempt: exempt.to_vec(),
+            sources,
             counts: Mutex::default(),
         })
     }
 
-    /// `None`: the address already holds `max` slots.
+    /// `None`: the address (an IPv6 address's network) already holds `max` slots.
     pub fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<SlotGuard> {
-        let ip = canonical_ip(ip);
-        if self.max == 0 || is_trusted(&self.exempt, ip) {
+        if self.max == 0 || is_trusted(&self.exempt, canonical_ip(ip)) {
             return Some(SlotGuard { slot: None });
         }
+        let ip = self.sources.of(ip);
         let mut counts = self.counts.lock().expect("not poisoned");
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.max {
@@ -148,7 +151,7 @@ impl Slots {
 
     pub fn held(&self, ip: IpAddr) -> u32 {
         let counts = self.counts.lock().expect("not poisoned");
-        counts.get(&canonical_ip(ip)).copied().unwrap_or(0)
+        counts.get(&self.sources.of(ip)).copied().unwrap_or(0)
     }
 }
 
@@ -193,11 +196,15 @@ mod tests {
 
     #[test]
     fn slots_are_released() {
-        let f = Slots::new(2, &["10.0.0.0/8".parse().unwrap()]);
+        let f = Slots::new(2, &["10.0.0.0/8".parse().unwrap()], SourceKeys::default());
         let ip: IpAddr = "2001:db8::7".parse().unwrap();
         let a = f.acquire(ip).unwrap();
         let b = f.acquire(ip).unwrap();
         assert!(f.acquire(ip).is_none());
+        // Another address of the same /64 shares them; the next /64 does not.
+        assert!(f.acquire("2001:db8::8".parse().unwrap()).is_none());
+        assert_eq!(f.held("2001:db8::ffff".parse().unwrap()), 2);
+        assert!(f.acquire("2001:db8:0:1::7".parse().unwrap()).is_some());
         // Another address has its own slots; IPv4-mapped is the IPv4 address.
         let v4 = f.acquire("192.0.2.1".parse().unwrap()).unwrap();
         assert_eq!(f.held("::ffff:192.0.2.1".parse().unwrap()), 1);
@@ -208,7 +215,7 @@ mod tests {
         assert!(f.acquire(ip).is_some());
         drop((b, v4));
         assert!(f.counts.lock().unwrap().is_empty());
-        let unlimited = Slots::new(0, &[]);
+        let unlimited = Slots::new(0, &[], SourceKeys::default());
         let _guards: Vec<_> = (0..10).map(|_| unlimited.acquire(ip).unwrap()).collect();
         assert_eq!(unlimited.held(ip), 0);
     }
@@ -230,13 +237,19 @@ mod tests {
         cfg.connections.accept_per_ip = Some(Rate::new(1, Period::Minute, 2));
         let filter = Arc::new(IpFilter::new(&cfg, &[]));
         let trusted: IpNet = "10.0.0.0/8".parse().unwrap();
-        let gate = ConnectionGate::new(&cfg.connections, 100, filter, &[trusted]);
+        let gate = ConnectionGate::new(&cfg, filter, &[trusted]);
         assert!(!gate.admits("203.0.113.5".parse().unwrap()));
         let peer: IpAddr = "198.51.100.1".parse().unwrap();
         assert!(gate.admits(peer));
         assert!(gate.admits(peer));
         assert!(!gate.admits(peer), "third connection within the burst of 2");
         assert!(gate.admits("198.51.100.2".parse().unwrap()));
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert!(gate.admits(v6) && gate.admits(v6));
+        assert!(
+            !gate.admits("2001:db8::2".parse().unwrap()),
+            "one /64 is one peer"
+        );
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(
             (0..5).all(|_| gate.admits(proxy)),

@@ -166,8 +166,7 @@ impl Gateway {
             .map(HeaderValue::try_from)
             .transpose()?;
         let trail = Arc::new(AuthTrail::new(
-            &config.traffic.bruteforce,
-            config.traffic.max_keys,
+            &config.traffic,
             audit.clone(),
             metrics.clone(),
         ));

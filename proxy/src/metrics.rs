@@ -34,9 +34,10 @@ pub enum Denial {
     Authz,
     /// The IP allow/deny lists (403).
     Ip,
-    /// A rate limit (429, or 503 when a shared limit fails closed).
+    /// A rate limit (429, or 503 when a shared limit fails closed), or every password check
+    /// taken (503).
     RateLimit,
-    /// Too many failed authentications from the address or for the user name (429).
+    /// Too many failed authentications from the client's address (429).
     BruteForce,
 }
 
@@ -122,7 +123,7 @@ impl Metrics {
         let bruteforce_blocks = IntCounterVec::new(
             Opts::new(
                 "mimir_proxy_bruteforce_blocks_total",
-                "Client addresses (target=ip) or user names (target=user) blocked after too many failed authentications",
+                "Client addresses (target=ip; IPv6 by network) blocked after too many failed authentications",
             ),
             &["target"],
         )?;

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::malformed_head::{self, Refusal};
 use crate::pipeline::request_head;
 use crate::pipeline::traffic::Traffic;
+use crate::ratelimit::source::SourceKeys;
 use crate::ratelimit::{spawn_sweeper, Limiter};
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
@@ -85,9 +86,9 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     let ip_filter = || IpFilter::new(&config.traffic, &config.headers.trusted_proxies);
     let trusted = &config.headers.trusted_proxies;
     let connections = &config.traffic.connections;
+    let sources = SourceKeys::new(config.traffic.ipv6_prefix);
     let gate = Arc::new(ConnectionGate::new(
-        connections,
-        config.traffic.max_keys,
+        &config.traffic,
         Arc::new(ip_filter()),
         trusted,
     ));
@@ -95,7 +96,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     let traffic = Traffic::new(
         limiter.clone(),
         ip_filter(),
-        Slots::new(connections.max_in_flight_per_ip, trusted),
+        Slots::new(connections.max_in_flight_per_ip, trusted, sources),
         Busy::new(connections.max_in_flight),
     );
     let app = Gateway::new(
@@ -142,7 +143,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             // Twice the header limit, as for HTTP/2: a moderately oversized head still gets the
             // gateway's JSON 431.
             max_head_bytes: config.limits.max_header_bytes.saturating_mul(2),
-            connections: Slots::new(connections.max_per_ip, trusted),
+            connections: Slots::new(connections.max_per_ip, trusted, sources),
             refusal,
         },
     );

@@ -193,6 +193,31 @@ fn semantic_errors_are_all_reported() {
 }
 
 #[test]
+fn ipv6_prefix_and_password_checks_are_checked() {
+    let err = error(concat!(
+        "[auth.password_checks]\nmax_concurrent = 0\n",
+        "[traffic]\nipv6_prefix = 129\n",
+    ));
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(
+        lines[0],
+        "bad.toml:2:18: auth.password_checks.max_concurrent: must be greater than 0"
+    );
+    assert!(
+        lines[1].ends_with("bad.toml:4:15: traffic.ipv6_prefix: 129: must be between 1 and 128"),
+        "{err}"
+    );
+    let err = error("[traffic]\nipv6_prefix = 0\n");
+    assert_starts(
+        &err,
+        "bad.toml:2:15: traffic.ipv6_prefix: 0: must be between 1",
+    );
+    let cfg = load("[traffic]\nipv6_prefix = 56\n", &[]).unwrap();
+    assert_eq!(cfg.traffic.ipv6_prefix, 56);
+}
+
+#[test]
 fn upstream_tls_options_need_tls() {
     let err = error("[upstream]\nsni = \"core.internal\"\nclient_key = \"k.pem\"\n");
     assert!(

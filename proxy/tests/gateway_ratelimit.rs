@@ -1,6 +1,7 @@
 //! Traffic controls in the gateway: the request after the per-IP burst is answered 429 with
 //! `Retry-After` and the rate-limit fields, allowed responses report what is left, a route
-//! group's deny list refuses the client with 403, and both refusals are in the audit log.
+//! group's deny list refuses the client with 403, and both refusals are in the audit log. An
+//! IPv6 client is limited by its network (`traffic.ipv6_prefix`), not per address.
 
 #[allow(dead_code)]
 mod support;
@@ -137,4 +138,37 @@ async fn the_auth_group_limit_covers_the_proxys_own_endpoints() {
         .unwrap();
     assert_eq!(form.status(), 429);
     assert_eq!(upstream.hits(), 0);
+}
+
+/// Clients come from `X-Forwarded-For` (trusted from loopback), so any IPv6 address can be
+/// played. At `ipv6_prefix = 56`, fresh addresses of one /56 spend one budget.
+#[tokio::test]
+async fn an_ipv6_client_is_limited_by_its_network() {
+    let upstream = Upstream::start().await;
+    let mut opts = Options::new(&upstream);
+    opts.trusted_proxies = r#"["127.0.0.1/32", "::1/128"]"#;
+    opts.extra_toml = format!(
+        "{AUTH_DISABLED}\n[traffic]\nipv6_prefix = 56\n\
+         per_ip = {{ requests = 1, per = \"hour\", burst = {BURST} }}\n"
+    );
+    let proxy = Proxy::start(opts).await;
+    let get = |client: &str| {
+        proxy
+            .client()
+            .get(proxy.url("/api/nodes"))
+            .header("x-forwarded-for", client)
+            .send()
+    };
+    for i in 0..BURST {
+        let fresh = format!("2001:db8:0:{i:x}::{}", i + 1);
+        assert_eq!(get(&fresh).await.unwrap().status(), 200, "{}", proxy.log());
+    }
+    let same_net = get("2001:db8:0:ff:1234::9").await.unwrap();
+    assert_eq!(same_net.status(), 429, "another address of the same /56");
+    assert_eq!(
+        get("2001:db8:0:100::1").await.unwrap().status(),
+        200,
+        "the next /56"
+    );
+    assert_eq!(get("192.0.2.1").await.unwrap().status(), 200);
 }

@@ -1,11 +1,13 @@
 //! In-memory limits on a fake clock: each key kind lets exactly its burst through at once and
 //! then one request per interval; keys are independent; the key cap holds under a flood;
-//! brute-force tracking blocks and alerts once.
+//! brute-force tracking blocks sources (never names) and alerts once; IPv6 clients are counted
+//! per network.
 
 use futures_util::FutureExt;
 use governor::clock::FakeRelativeClock;
-use mimir_proxy::ratelimit::bruteforce::{Alert, AlertSink, BruteForce, Credential, Target};
+use mimir_proxy::ratelimit::bruteforce::{Alert, AlertSink, BruteForce, Credential};
 use mimir_proxy::ratelimit::config::{Period, Rate, TrafficConfig};
+use mimir_proxy::ratelimit::source::SourceKeys;
 use mimir_proxy::ratelimit::{Cause, Decision, LimitKeys, Limiter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -88,6 +90,45 @@ fn per_ip_limit_is_exact_and_per_address() {
     // Other addresses, IPv6 included, have their own budget.
     assert!(now(l.check_ip(ip("192.0.2.2"))).is_ok());
     assert_exact(&clock, rate, "ip", || now(l.check_ip(ip("2001:db8::1"))));
+}
+
+#[test]
+fn an_ipv6_client_is_counted_by_its_network() {
+    let hourly = Rate::new(1, Period::Hour, 2);
+    let mut cfg = TrafficConfig {
+        per_ip: Some(hourly),
+        ..bare()
+    };
+    let health = cfg.groups.iter_mut().find(|g| g.name == "health").unwrap();
+    health.limit = Some(hourly);
+    let l = Limiter::with_clock(&cfg, FakeRelativeClock::default()).unwrap();
+    let allowed = |addr: &str| now(l.check_ip(ip(addr))).is_ok();
+    // Two addresses of one /64 spend one budget; the next /64 has its own.
+    assert!(allowed("2001:db8::1") && allowed("2001:db8::ffff:2"));
+    assert!(!allowed("2001:db8::3"));
+    assert!(allowed("2001:db8:0:1::1"));
+    // IPv4, and IPv4-mapped IPv6, count the whole address.
+    assert!(allowed("::ffff:192.0.2.3") && allowed("192.0.2.3"));
+    assert!(!allowed("192.0.2.3"));
+    assert!(allowed("::ffff:192.0.2.4"));
+    // Route-group limits of anonymous callers too.
+    let probe = |addr: &str| {
+        let keys = LimitKeys {
+            group: l.groups().find("/health"),
+            ..keys(ip(addr))
+        };
+        now(l.check(&keys)).is_ok()
+    };
+    assert!(probe("2001:db8:5::1") && probe("2001:db8:5::2"));
+    assert!(!probe("2001:db8:5::3"));
+
+    // The prefix is configurable: at /48 the /64s of one /48 are one client.
+    cfg.ipv6_prefix = 48;
+    let wide = Limiter::with_clock(&cfg, FakeRelativeClock::default()).unwrap();
+    let allowed = |addr: &str| now(wide.check_ip(ip(addr))).is_ok();
+    assert!(allowed("2001:db8::1") && allowed("2001:db8:0:ffff::1"));
+    assert!(!allowed("2001:db8:0:1234::1"));
+    assert!(allowed("2001:db8:1::1"));
 }
 
 #[test]
@@ -250,8 +291,9 @@ fn key_flood_stays_within_the_cap() {
     assert!(now(l.check_ip(known)).is_ok());
     let mut flood_allowed = 0;
     for i in 0..20_000u32 {
+        // Distinct /64s: addresses within one /64 would be one key.
         let spoofed = IpAddr::from(std::net::Ipv6Addr::from(
-            0x2001_0db8_u128 << 96 | u128::from(i),
+            0x2001_0db8_u128 << 96 | u128::from(i) << 64,
         ));
         flood_allowed += u32::from(now(l.check_ip(spoofed)).is_ok());
     }
@@ -277,46 +319,62 @@ impl AlertSink for Recorder {
 }
 
 #[test]
-fn brute_force_blocks_per_ip_and_per_user_separately() {
+fn brute_force_blocks_the_source_never_a_name() {
     let clock = FakeRelativeClock::default();
     let sink = Arc::new(Recorder::default());
     let cfg = TrafficConfig::default().bruteforce; // 5 failures / 60 s, block 300 s
-    let bf = BruteForce::with_clock(&cfg, 1000, sink.clone(), clock.clone());
+    let bf = BruteForce::with_clock(
+        &cfg,
+        1000,
+        SourceKeys::default(),
+        sink.clone(),
+        clock.clone(),
+    );
     let attacker = ip("203.0.113.7");
     // Five failures a minute are tolerated (the alert is for more than five).
     for i in 0..5 {
-        assert!(bf.check(attacker, Some("Admin")).is_ok());
+        assert!(bf.check(attacker).is_ok());
         now(bf.record_failure(attacker, Some(&format!("user{i}")), Credential::Password));
     }
     assert!(sink.0.lock().unwrap().is_empty());
     now(bf.record_failure(attacker, Some("user5"), Credential::Password));
     let alerts = sink.0.lock().unwrap().clone();
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].target, Target::Ip(attacker));
+    assert_eq!(alerts[0].ip, attacker);
+    assert_eq!(alerts[0].username.as_deref(), Some("user5"));
     assert_eq!(alerts[0].blocked_for, Duration::from_secs(300));
-    let blocked = bf.check(attacker, None).unwrap_err();
+    let blocked = bf.check(attacker).unwrap_err();
     assert_eq!(blocked.retry_after, Duration::from_secs(300));
     let (resp, _) = blocked.response("rid").unwrap();
     assert_eq!(resp.status.as_u16(), 429);
     assert_eq!(resp.headers.get("retry-after").unwrap(), "300");
-    // Another address is not blocked, and none of the names tried was tried six times.
-    assert!(bf.check(ip("198.51.100.1"), Some("user0")).is_ok());
+    // Another address is not blocked.
+    assert!(bf.check(ip("198.51.100.1")).is_ok());
 
-    // A distributed guesser: six addresses, one name (any case), API keys.
+    // Failures for one name (or key id) from six addresses block none of them: a name is not
+    // secret, and blocking it would let anyone lock its owner out.
     for i in 0..6u8 {
         let from = IpAddr::from([198, 51, 100, 10 + i]);
-        now(bf.record_failure(
-            from,
-            Some(if i % 2 == 0 { "Root" } else { " root" }),
-            Credential::ApiKey,
-        ));
+        now(bf.record_failure(from, Some("root"), Credential::ApiKey));
+    }
+    assert_eq!(sink.0.lock().unwrap().len(), 1);
+    assert!(bf.check(ip("198.51.100.10")).is_ok());
+
+    // An IPv6 client is its /64: six addresses of one /64 are one source.
+    for i in 1..=6u16 {
+        let from = IpAddr::from([0x2001, 0xdb8, 0, 7, 0, 0, 0, i]);
+        now(bf.record_failure(from, None, Credential::Password));
     }
     let alerts = sink.0.lock().unwrap().clone();
     assert_eq!(alerts.len(), 2);
-    assert_eq!(alerts[1].target, Target::User("root".into()));
-    assert_eq!(alerts[1].credential, Credential::ApiKey);
-    assert!(bf.check(ip("192.0.2.200"), Some("ROOT")).is_err());
+    assert_eq!(
+        alerts[1].ip,
+        ip("2001:db8:0:7::6"),
+        "the full address is reported"
+    );
+    assert!(bf.check(ip("2001:db8:0:7:abcd::1")).is_err());
+    assert!(bf.check(ip("2001:db8:0:8::1")).is_ok(), "the next /64");
     // Blocks end.
     clock.advance(Duration::from_secs(300));
-    assert!(bf.check(attacker, Some("root")).is_ok());
+    assert!(bf.check(attacker).is_ok());
 }

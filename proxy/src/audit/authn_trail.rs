@@ -1,7 +1,7 @@
 //! Authentication outcomes in one place: each login, logout and refused credential becomes an
 //! audit record and a metric, and the failures feed the brute-force counters
-//! ([`crate::ratelimit::bruteforce`]) that refuse the next attempt before its credential is
-//! checked. Nothing here ever sees a secret's value: callers pass names and key ids only.
+//! ([`crate::ratelimit::bruteforce`]) that refuse the client's next attempt before its
+//! credential is checked. Nothing here ever sees a secret's value: callers pass names and key ids only.
 
 use http::HeaderMap;
 use std::net::IpAddr;
@@ -11,8 +11,14 @@ use super::{Audit, AuditEvent};
 use crate::authn::apikey;
 use crate::authn::credentials::{self, Credential as Presented};
 use crate::metrics::{Denial, Metrics};
-use crate::ratelimit::bruteforce::{Alert, AlertSink, Blocked, BruteForce, Credential, Target};
-use crate::ratelimit::config::BruteForceConfig;
+use crate::ratelimit::bruteforce::{Alert, AlertSink, Blocked, BruteForce, Credential};
+use crate::ratelimit::config::TrafficConfig;
+use crate::ratelimit::source::SourceKeys;
+
+/// `rate_limit.name` of brute-force blocks and of the attempts they refuse.
+const BRUTEFORCE_LIMIT: &str = "bruteforce-ip";
+/// `rate_limit.name` of password logins refused because too many password checks are running.
+const PASSWORD_CHECKS_LIMIT: &str = "password-checks";
 
 /// The request an authentication attempt came with (owned: the endpoints that check
 /// passwords read the body while it is held).
@@ -33,7 +39,7 @@ pub struct Credentials {
     pub kind: Credential,
     /// `api_key`, `jwt` or `session` (audit `authentication.method`, metric label).
     pub method: &'static str,
-    /// The API key's public id: failures are counted per key as per user name.
+    /// The API key's public id, audited as the user name of a failure.
     pub name: Option<String>,
 }
 
@@ -79,40 +85,44 @@ pub struct AuthTrail {
 }
 
 impl AuthTrail {
-    pub fn new(
-        cfg: &BruteForceConfig,
-        max_keys: usize,
-        audit: Audit,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// The brute-force limits of `traffic.bruteforce`, per source (`traffic.ipv6_prefix`).
+    pub fn new(traffic: &TrafficConfig, audit: Audit, metrics: Arc<Metrics>) -> Self {
         let sink = Arc::new(Alerts {
             audit: audit.clone(),
             metrics: metrics.clone(),
         });
+        let cfg = &traffic.bruteforce;
+        let sources = SourceKeys::new(traffic.ipv6_prefix);
         Self {
-            guard: BruteForce::new(cfg, max_keys, sink),
+            guard: BruteForce::new(cfg, traffic.max_keys, sources, sink),
             audit,
             metrics,
             count_tokens: cfg.count_tokens,
         }
     }
 
-    /// Before checking a credential: refused when the address or the name is blocked. A
-    /// blocked address is refused whatever it presents.
-    pub fn check(&self, attempt: &Attempt, name: Option<&str>) -> Result<(), Blocked> {
-        self.guard.check(attempt.ip, name)
+    /// Before checking a credential: refused when the client's source is blocked, whatever it
+    /// presents.
+    pub fn check(&self, attempt: &Attempt) -> Result<(), Blocked> {
+        self.guard.check(attempt.ip)
     }
 
     /// Records the refusal of a blocked attempt (the caller answers with
     /// [`Blocked::response`]).
-    pub async fn refused(&self, attempt: &Attempt, blocked: &Blocked) {
+    pub async fn refused(&self, attempt: &Attempt) {
         self.metrics.denied(Denial::BruteForce);
-        let limit = match blocked.target {
-            Target::Ip(_) => "bruteforce-ip",
-            Target::User(_) => "bruteforce-user",
-        };
         self.write(
-            AuditEvent::rate_limited(Some(attempt.ip), None, limit),
+            AuditEvent::rate_limited(Some(attempt.ip), None, BRUTEFORCE_LIMIT),
+            attempt,
+        )
+        .await;
+    }
+
+    /// Records a password login refused unchecked because the password checks are all busy.
+    pub async fn busy(&self, attempt: &Attempt) {
+        self.metrics.denied(Denial::RateLimit);
+        self.write(
+            AuditEvent::rate_limited(Some(attempt.ip), None, PASSWORD_CHECKS_LIMIT),
             attempt,
         )
         .await;
@@ -157,8 +167,7 @@ impl AuthTrail {
     }
 }
 
-/// Brute-force alerts: an audit record and a metric each time an address or a name becomes
-/// blocked.
+/// Brute-force alerts: an audit record and a metric each time a source becomes blocked.
 struct Alerts {
     audit: Audit,
     metrics: Arc<Metrics>,
@@ -167,23 +176,19 @@ struct Alerts {
 #[async_trait::async_trait]
 impl AlertSink for Alerts {
     async fn alert(&self, alert: Alert) {
-        let (target, limit) = match alert.target {
-            Target::Ip(_) => ("ip", "bruteforce-ip"),
-            Target::User(_) => ("user", "bruteforce-user"),
-        };
-        self.metrics.bruteforce_block(target);
+        self.metrics.bruteforce_block("ip");
         let reason = format!(
             "more than {} failed authentications within {} s: blocked for {} s",
             alert.max_failures,
             alert.window.as_secs(),
             alert.blocked_for.as_secs()
         );
-        tracing::warn!(ip = %alert.ip, target, "{reason}");
+        tracing::warn!(ip = %alert.ip, "{reason}");
         let event = AuditEvent::brute_force_blocked(
             alert.ip,
             alert.username.as_deref(),
             alert.credential.as_str(),
-            limit,
+            BRUTEFORCE_LIMIT,
             &reason,
         );
         if self.audit.record(event).await.is_err() {

@@ -265,8 +265,8 @@ impl AuditEvent {
         e
     }
 
-    /// Too many failed authentications: `limit` (`bruteforce-ip` or `bruteforce-user`) now
-    /// refuses the address or the user name; `reason` says how many failures in what window.
+    /// Too many failed authentications: `limit` (`bruteforce-ip`) now refuses the client's
+    /// address (an IPv6 address's network); `reason` says how many failures in what window.
     pub fn brute_force_blocked(
         ip: IpAddr,
         attempted_user: Option<&str>,

@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-use super::endpoints::{check_password, read_body, Reply};
+use super::endpoints::{busy, check_password, read_body, Reply};
 use super::login_page::{self, View};
 use super::oidc::Flow;
 use super::routes::Endpoint;
@@ -27,6 +27,7 @@ pub async fn serve(
     endpoint: Endpoint,
     session: &mut Session,
     host: &str,
+    request_id: &str,
 ) -> Reply {
     let req = session.req_header();
     let method = req.method.clone();
@@ -50,7 +51,9 @@ pub async fn serve(
             &next,
             param("error").map(|_| "Sign-in failed. Please try again."),
         ),
-        (Endpoint::LoginPage, &Method::POST) => dev_login(auth, session, &headers, host).await,
+        (Endpoint::LoginPage, &Method::POST) => {
+            dev_login(auth, session, &headers, host, request_id).await
+        }
         (Endpoint::OidcStart, &Method::GET) => match param("provider") {
             Some(id) => start(auth, id, host, &next).await,
             None => see_other("/login?error=provider"),
@@ -96,6 +99,7 @@ async fn dev_login(
     session: &mut Session,
     headers: &HeaderMap,
     host: &str,
+    request_id: &str,
 ) -> Reply {
     if auth.dev_users.is_empty() {
         return see_other("/login");
@@ -116,12 +120,13 @@ async fn dev_login(
     };
     let next = redirect::local_target(&field("next")).to_owned();
     match check_password(auth, field("username"), field("password")).await {
-        Some((id, _, roles)) => {
+        Err(_) => busy(request_id),
+        Ok(Some((id, _, roles))) => {
             tracing::info!(user = %id, "browser sign-in (dev user)");
             let data = auth.sessions.start(&id, &roles, issuer::ISSUER, "", now());
             signed_in(auth, &data, &next)
         }
-        None => page(
+        Ok(None) => page(
             auth,
             &HeaderMap::new(),
             &next,

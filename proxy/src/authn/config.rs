@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::dev::DevUser;
 use super::jwt::parse_algorithm;
 use super::login_config::{ProviderConfig, SessionConfig};
+use super::password_checks::PasswordCheckConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,6 +45,8 @@ pub struct AuthConfig {
     pub providers: Vec<ProviderConfig>,
     /// The browser session cookie.
     pub session: SessionConfig,
+    /// How many dev-user password checks (Argon2id) run and wait at once.
+    pub password_checks: PasswordCheckConfig,
     /// Users added by the embedding program (not from the file), e.g. generated dev users.
     #[serde(skip)]
     pub extra_dev_users: Vec<DevUser>,
@@ -87,6 +90,7 @@ impl Default for AuthConfig {
             issuers: Vec::new(),
             providers: Vec::new(),
             session: SessionConfig::default(),
+            password_checks: PasswordCheckConfig::default(),
             extra_dev_users: Vec::new(),
         }
     }
@@ -141,6 +145,10 @@ pub fn check(auth: &AuthConfig, listen_is_loopback: bool) -> Vec<(String, String
         (
             "auth.jwks_min_refresh_seconds",
             auth.jwks_min_refresh_seconds,
+        ),
+        (
+            "auth.password_checks.max_concurrent",
+            u64::from(auth.password_checks.max_concurrent),
         ),
     ] {
         if value == 0 {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+use super::password_checks::Busy;
 use super::routes::Endpoint;
 use super::{challenge, now, Authenticator};
 use crate::audit::authn_trail::{Attempt, AuthTrail};
@@ -16,6 +17,10 @@ use crate::ratelimit::bruteforce::{Blocked, Credential};
 
 /// Login bodies are tiny; anything larger is refused unread.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// `Retry-After` of a login refused because every password check is taken: one check takes a
+/// fraction of a second.
+const BUSY_RETRY_SECONDS: &str = "1";
+const BUSY_MESSAGE: &str = "too many logins in progress; retry shortly";
 
 pub struct Reply {
     pub status: u16,
@@ -62,7 +67,7 @@ struct LoginForm {
 }
 
 /// `trail` records the logins of `/auth/login` and `/auth/token` (audit, metrics) and refuses
-/// them while the client or the user name is blocked for too many failures.
+/// them while the client is blocked for too many failures.
 pub async fn serve(
     auth: &Arc<Authenticator>,
     endpoint: Endpoint,
@@ -129,6 +134,7 @@ async fn login(
 ) -> Reply {
     match issue_for(auth, form.username, form.password, trail, attempt).await {
         Err(Refused::Blocked(blocked)) => too_many_attempts(&blocked, request_id),
+        Err(Refused::Busy) => busy(request_id),
         Ok((user_id, username, roles, token, exp)) => Reply::json(
             200,
             json!({
@@ -167,6 +173,9 @@ async fn token(
     let scope = form.scope.clone().unwrap_or_else(|| "default".into());
     match issue_for(auth, form.username, form.password, trail, attempt).await {
         Err(Refused::Blocked(blocked)) => too_many_attempts(&blocked, &attempt.request_id),
+        Err(Refused::Busy) => {
+            retry_shortly(oauth_error(503, "temporarily_unavailable", BUSY_MESSAGE))
+        }
         Ok((_, _, _, token, exp)) => {
             let mut reply = Reply::json(
                 200,
@@ -187,8 +196,8 @@ async fn token(
 type Issued = (String, String, Vec<String>, String, u64);
 
 /// The browser endpoints. The dev-user form (`POST /login`) checks passwords, so it is guarded
-/// like `/auth/login`, by address: refused while the address is blocked, and its "wrong
-/// password" answer (401) counts as a failure.
+/// like `/auth/login`: refused while the client is blocked, its "wrong password" answer (401)
+/// counts as a failure and its "busy" answer (503) is recorded.
 async fn browser(
     auth: &Arc<Authenticator>,
     endpoint: Endpoint,
@@ -199,29 +208,35 @@ async fn browser(
 ) -> Reply {
     let form = endpoint == Endpoint::LoginPage && attempt.method == "POST";
     if form {
-        if let Err(blocked) = trail.check(attempt, None) {
-            trail.refused(attempt, &blocked).await;
+        if let Err(blocked) = trail.check(attempt) {
+            trail.refused(attempt).await;
             return too_many_attempts(&blocked, &attempt.request_id);
         }
     }
-    let reply = super::browser::serve(auth, endpoint, session, host).await;
-    if form && reply.status == 401 {
-        let kind = Credential::Password;
-        trail
-            .failed(attempt, kind, "password", None, "bad credentials")
-            .await;
+    let reply = super::browser::serve(auth, endpoint, session, host, &attempt.request_id).await;
+    match reply.status {
+        401 if form => {
+            let kind = Credential::Password;
+            trail
+                .failed(attempt, kind, "password", None, "bad credentials")
+                .await;
+        }
+        503 if form => trail.busy(attempt).await,
+        _ => {}
     }
     reply
 }
 
 enum Refused {
-    /// Too many failures from this client or for this name: not checked at all.
+    /// Too many failures from this client: not checked at all.
     Blocked(Blocked),
+    /// Every password check is taken: not checked at all.
+    Busy,
     Invalid,
 }
 
-/// Check the password (unless the client or the name is blocked), record the outcome, and
-/// issue a token.
+/// Check the password (unless the client is blocked or the checks are busy), record the
+/// outcome, and issue a token.
 async fn issue_for(
     auth: &Arc<Authenticator>,
     username: String,
@@ -229,12 +244,16 @@ async fn issue_for(
     trail: &AuthTrail,
     attempt: &Attempt,
 ) -> Result<Issued, Refused> {
-    if let Err(blocked) = trail.check(attempt, Some(&username)) {
-        trail.refused(attempt, &blocked).await;
+    if let Err(blocked) = trail.check(attempt) {
+        trail.refused(attempt).await;
         return Err(Refused::Blocked(blocked));
     }
     let name = username.clone();
-    let Some((id, username, roles)) = check_password(auth, username, password).await else {
+    let Ok(checked) = check_password(auth, username, password).await else {
+        trail.busy(attempt).await;
+        return Err(Refused::Busy);
+    };
+    let Some((id, username, roles)) = checked else {
         let kind = Credential::Password;
         trail
             .failed(attempt, kind, "password", Some(&name), "bad credentials")
@@ -254,7 +273,7 @@ async fn issue_for(
     }
 }
 
-/// 429 with `Retry-After`; it does not say whether the client or the name is blocked.
+/// 429 with `Retry-After`.
 fn too_many_attempts(blocked: &Blocked, request_id: &str) -> Reply {
     let mut reply = Reply::error(
         429,
@@ -268,22 +287,35 @@ fn too_many_attempts(blocked: &Blocked, request_id: &str) -> Reply {
     reply
 }
 
+/// 503 with `Retry-After`: every password check is taken (nothing was checked).
+pub(super) fn busy(request_id: &str) -> Reply {
+    let reply = Reply::error(503, "service_unavailable", BUSY_MESSAGE, request_id);
+    retry_shortly(reply)
+}
+
+fn retry_shortly(mut reply: Reply) -> Reply {
+    reply
+        .headers
+        .push(("retry-after", BUSY_RETRY_SECONDS.into()));
+    reply
+}
+
 /// A dev user's (id, username, roles), checked off the async threads (Argon2 is deliberately
-/// slow).
+/// slow and memory-hard) within the bound of [`super::password_checks`].
 pub(super) async fn check_password(
     auth: &Arc<Authenticator>,
     username: String,
     password: String,
-) -> Option<(String, String, Vec<String>)> {
+) -> Result<Option<(String, String, Vec<String>)>, Busy> {
     let checker = auth.clone();
-    tokio::task::spawn_blocking(move || {
-        checker
-            .dev_users
-            .check(&username, &password)
-            .map(|u| (u.id.clone(), u.username.clone(), u.roles.clone()))
-    })
-    .await
-    .ok()?
+    auth.password_checks
+        .run(move || {
+            checker
+                .dev_users
+                .check(&username, &password)
+                .map(|u| (u.id.clone(), u.username.clone(), u.roles.clone()))
+        })
+        .await
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {

@@ -22,6 +22,7 @@ pub mod lockdown;
 pub mod login_config;
 pub mod login_page;
 pub mod oidc;
+pub mod password_checks;
 pub mod principal;
 pub mod redirect;
 pub mod revoked;
@@ -45,6 +46,7 @@ use jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use keystore::KeyStore;
 use lockdown::Lockdown;
 use oidc::Provider;
+use password_checks::PasswordChecks;
 pub use principal::{AuthMethod, Principal};
 use session::{SessionData, Sessions};
 
@@ -68,6 +70,8 @@ pub struct Authenticator {
     lockdown: Lockdown,
     cache: TokenCache,
     pub dev_users: DevUsers,
+    /// Bounds the dev users' password checks (memory).
+    pub password_checks: PasswordChecks,
     pub local: LocalIssuer,
     pub sessions: Sessions,
     /// OpenID providers for browser sign-in.
@@ -153,6 +157,7 @@ impl Authenticator {
             lockdown: Lockdown::open(auth.lockdown_file.clone())?,
             cache: TokenCache::new(auth.token_cache_entries),
             dev_users: DevUsers::new(users)?,
+            password_checks: PasswordChecks::new(&auth.password_checks),
             local,
             sessions: Sessions::new(&auth.session)?,
             providers: auth

@@ -37,6 +37,7 @@ use crate::connlimit::{Busy, Slots};
 use crate::ipfilter::IpFilter;
 use crate::normalize::PathOptions;
 use crate::pipeline::traffic::{Refusal, Traffic};
+use crate::ratelimit::source::SourceKeys;
 use crate::ratelimit::Limiter;
 use crate::unauthenticated::{self, Answer};
 use crate::{errors, forwarded, request_id};
@@ -76,7 +77,7 @@ impl AuthVerify {
         let traffic = Traffic::new(
             limiter,
             IpFilter::new(&config.traffic, &config.headers.trusted_proxies),
-            Slots::new(0, &[]),
+            Slots::new(0, &[], SourceKeys::default()),
             Busy::new(0),
         );
         Self {

@@ -1,18 +1,22 @@
-//! Brute-force protection: failed logins and failed API-key attempts are counted per client IP
-//! and, separately, per user name. More than `max_failures` within `window_seconds` blocks that
-//! IP (or that user name, from every IP) for `block_seconds` and raises one alert.
+//! Brute-force protection: failed logins and failed API-key attempts are counted per client
+//! source — the IP address, an IPv6 address by its network ([`SourceKeys`]). More than
+//! `max_failures` within `window_seconds` blocks that source for `block_seconds` and raises one
+//! alert.
 //!
 //! Counting is a GCRA bucket of `max_failures` that refills one failure per window, so any
 //! `max_failures + 1` failures inside one window always block (slower guessing that never lets
-//! the bucket refill blocks too). Blocking a user name from every address is what stops a
-//! distributed guesser; its cost is that anyone can lock an account out for `block_seconds` by
-//! failing on purpose — the per-IP block limits how often one address can do that.
+//! the bucket refill blocks too). Nothing is counted or blocked per user name or API key id:
+//! neither is secret, so such a block would let anyone lock a user or an agent's key out from
+//! every address by failing on purpose. Guessing one secret, or many names, from one source is
+//! stopped by that source's block; a guesser spread over many sources gets `max_failures` tries
+//! per source and window.
 //!
 //! Use: [`BruteForce::check`] before verifying a credential (refuse with
 //! [`Blocked::response`]); [`BruteForce::record_failure`] after a failed verification.
 
 use super::config::BruteForceConfig;
 use super::local::{Bucket, Outcome};
+use super::source::SourceKeys;
 use crate::errors::json_error;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock, Reference};
@@ -24,8 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Longest user name kept as a key; longer names are cut (on a character boundary).
-const MAX_USER_KEY: usize = 256;
 /// How often recording a failure also drops the counters that are back to zero.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -47,22 +49,14 @@ impl Credential {
     }
 }
 
-/// What is blocked.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    Ip(IpAddr),
-    /// Normalized: trimmed, lowercase, cut to 256 bytes.
-    User(Box<str>),
-}
-
-/// Raised once when a target becomes blocked.
+/// Raised once when a source becomes blocked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub target: Target,
     pub credential: Credential,
-    /// The address of the failure that crossed the threshold.
+    /// The address of the failure that crossed the threshold (an IPv6 block covers its
+    /// network, [`SourceKeys`]).
     pub ip: IpAddr,
-    /// The user name it tried, as normalized.
+    /// The user name or key id it tried.
     pub username: Option<Box<str>>,
     pub max_failures: u32,
     pub window: Duration,
@@ -75,15 +69,14 @@ pub trait AlertSink: Send + Sync {
     async fn alert(&self, alert: Alert);
 }
 
-/// Refusal of an attempt from a blocked IP or for a blocked user name.
+/// Refusal of an attempt from a blocked source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
-    pub target: Target,
     pub retry_after: Duration,
 }
 
 impl Blocked {
-    /// 429 with `Retry-After`. The message does not say whether the IP or the name is blocked.
+    /// 429 with `Retry-After`.
     pub fn response(&self, request_id: &str) -> pingora::Result<(ResponseHeader, Bytes)> {
         let (mut resp, body) = json_error(
             429,
@@ -102,11 +95,12 @@ impl Blocked {
 }
 
 pub struct BruteForce<C: Clock + Clone = DefaultClock> {
-    ips: Bucket<IpAddr, C>,
-    users: Bucket<Box<str>, C>,
-    /// Target → end of the block, in nanoseconds since `start`. Bounded: the least useful
-    /// entries are evicted first when a flood of targets fills it.
-    blocked: quick_cache::sync::Cache<Target, u64>,
+    sources: SourceKeys,
+    /// Failures per source.
+    failures: Bucket<IpAddr, C>,
+    /// Source → end of the block, in nanoseconds since `start`. Bounded: the least useful
+    /// entries are evicted first when a flood of sources fills it.
+    blocked: quick_cache::sync::Cache<IpAddr, u64>,
     clock: C,
     start: C::Instant,
     /// When the counters were last swept, in nanoseconds since `start`.
@@ -115,18 +109,14 @@ pub struct BruteForce<C: Clock + Clone = DefaultClock> {
     sink: Arc<dyn AlertSink>,
 }
 
-pub fn normalize_user(name: &str) -> Box<str> {
-    let name = name.trim().to_lowercase();
-    let mut end = name.len().min(MAX_USER_KEY);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].into()
-}
-
 impl BruteForce<DefaultClock> {
-    pub fn new(cfg: &BruteForceConfig, max_keys: usize, sink: Arc<dyn AlertSink>) -> Self {
-        Self::with_clock(cfg, max_keys, sink, DefaultClock::default())
+    pub fn new(
+        cfg: &BruteForceConfig,
+        max_keys: usize,
+        sources: SourceKeys,
+        sink: Arc<dyn AlertSink>,
+    ) -> Self {
+        Self::with_clock(cfg, max_keys, sources, sink, DefaultClock::default())
     }
 }
 
@@ -135,6 +125,7 @@ impl<C: Clock + Clone> BruteForce<C> {
     pub fn with_clock(
         cfg: &BruteForceConfig,
         max_keys: usize,
+        sources: SourceKeys,
         sink: Arc<dyn AlertSink>,
         clock: C,
     ) -> Self {
@@ -143,8 +134,8 @@ impl<C: Clock + Clone> BruteForce<C> {
             .expect("window is not zero")
             .allow_burst(burst);
         Self {
-            ips: Bucket::new(quota, max_keys, clock.clone()),
-            users: Bucket::new(quota, max_keys, clock.clone()),
+            sources,
+            failures: Bucket::new(quota, max_keys, clock.clone()),
             blocked: quick_cache::sync::Cache::new(max_keys.max(1)),
             start: clock.now(),
             swept: AtomicU64::new(0),
@@ -158,21 +149,17 @@ impl<C: Clock + Clone> BruteForce<C> {
         self.clock.now().duration_since(self.start).as_u64()
     }
 
-    /// Before verifying a credential: is the IP or the user name blocked?
-    pub fn check(&self, ip: IpAddr, username: Option<&str>) -> Result<(), Blocked> {
+    /// Before verifying a credential: is the client's source blocked?
+    pub fn check(&self, ip: IpAddr) -> Result<(), Blocked> {
         let now = self.now();
-        let targets = std::iter::once(Target::Ip(ip))
-            .chain(username.map(|u| Target::User(normalize_user(u))));
-        for target in targets {
-            if let Some(until) = self.blocked.get(&target) {
-                if until > now {
-                    return Err(Blocked {
-                        target,
-                        retry_after: Duration::from_nanos(until - now),
-                    });
-                }
-                self.blocked.remove(&target);
+        let source = self.sources.of(ip);
+        if let Some(until) = self.blocked.get(&source) {
+            if until > now {
+                return Err(Blocked {
+                    retry_after: Duration::from_nanos(until - now),
+                });
             }
+            self.blocked.remove(&source);
         }
         Ok(())
     }
@@ -180,8 +167,7 @@ impl<C: Clock + Clone> BruteForce<C> {
     /// Drops failure counters that are back to zero ([`Self::record_failure`] calls it every
     /// [`SWEEP_EVERY`]).
     pub fn sweep(&self) {
-        self.ips.sweep();
-        self.users.sweep();
+        self.failures.sweep();
     }
 
     fn sweep_if_due(&self, now: u64) {
@@ -196,37 +182,29 @@ impl<C: Clock + Clone> BruteForce<C> {
         }
     }
 
-    /// After a failed verification. Blocks and alerts when the threshold is crossed.
+    /// After a failed verification (`username`: the name or key id tried, for the alert).
+    /// Blocks the source and alerts when the threshold is crossed.
     pub async fn record_failure(&self, ip: IpAddr, username: Option<&str>, credential: Credential) {
         self.sweep_if_due(self.now());
-        let user = username.map(normalize_user);
-        let mut crossed = Vec::new();
-        if matches!(self.ips.check(&ip), Outcome::Denied { .. }) {
-            crossed.push(Target::Ip(ip));
-        }
-        if let Some(user) = &user {
-            if matches!(self.users.check(user), Outcome::Denied { .. }) {
-                crossed.push(Target::User(user.clone()));
-            }
+        let source = self.sources.of(ip);
+        if !matches!(self.failures.check(&source), Outcome::Denied { .. }) {
+            return;
         }
         let block = Duration::from_secs(self.cfg.block_seconds);
-        let until = self.now() + block.as_nanos() as u64;
-        for target in crossed {
-            let already = self.blocked.get(&target).is_some_and(|u| u > self.now());
-            self.blocked.insert(target.clone(), until);
-            if !already {
-                self.sink
-                    .alert(Alert {
-                        target,
-                        credential,
-                        ip,
-                        username: user.clone(),
-                        max_failures: self.cfg.max_failures,
-                        window: Duration::from_secs(self.cfg.window_seconds),
-                        blocked_for: block,
-                    })
-                    .await;
-            }
+        let now = self.now();
+        let already = self.blocked.get(&source).is_some_and(|u| u > now);
+        self.blocked.insert(source, now + block.as_nanos() as u64);
+        if !already {
+            self.sink
+                .alert(Alert {
+                    credential,
+                    ip,
+                    username: username.map(Into::into),
+                    max_failures: self.cfg.max_failures,
+                    window: Duration::from_secs(self.cfg.window_seconds),
+                    blocked_for: block,
+                })
+                .await;
         }
     }
 }

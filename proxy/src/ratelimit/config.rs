@@ -33,6 +33,8 @@ pub struct TrafficConfig {
     pub max_keys: usize,
     /// How often idle keys (whose bucket is full again) are dropped.
     pub sweep_seconds: u64,
+    /// IPv6 clients are counted per network of this many bits (`source::SourceKeys`).
+    pub ipv6_prefix: u8,
 }
 
 /// A GCRA rate: `requests` per `per` on average, up to `burst` at once.
@@ -223,6 +225,7 @@ impl Default for TrafficConfig {
             redis: RedisConfig::default(),
             max_keys: 100_000,
             sweep_seconds: 10,
+            ipv6_prefix: super::source::DEFAULT_IPV6_PREFIX,
         }
     }
 }
@@ -288,6 +291,12 @@ pub fn validate(cfg: &TrafficConfig) -> Vec<(String, String)> {
         fail(
             "traffic.sweep_seconds".into(),
             "must be greater than 0".into(),
+        );
+    }
+    if !(1..=128).contains(&cfg.ipv6_prefix) {
+        fail(
+            "traffic.ipv6_prefix".into(),
+            format!("{}: must be between 1 and 128", cfg.ipv6_prefix),
         );
     }
     let mut seen = HashSet::new();
@@ -393,6 +402,7 @@ mod tests {
         cfg.groups[0].paths.push("/api//x".into());
         cfg.ip.deny.push("::ffff:10.0.0.0/104".parse().unwrap());
         cfg.redis.url = "ftp://nope".into();
+        cfg.ipv6_prefix = 129;
         cfg.mcp_tools
             .tools
             .insert("bad tool".into(), Rate::new(1, Period::Second, 1));
@@ -400,6 +410,7 @@ mod tests {
         assert_eq!(
             fields,
             [
+                "traffic.ipv6_prefix",
                 "traffic.groups[0].paths[3]",
                 "traffic.groups[2].name",
                 "traffic.mcp_tools.tools.bad tool",

@@ -16,11 +16,13 @@ pub mod groups;
 pub mod headers;
 pub mod local;
 pub mod redis;
+pub mod source;
 
 use config::{OnError, Rate, TrafficConfig};
 use governor::clock::{Clock, DefaultClock};
 use groups::{GroupId, RouteGroups};
 use local::{Bucket, Outcome};
+use source::SourceKeys;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
@@ -84,11 +86,11 @@ pub struct LimitKeys<'a> {
 }
 
 impl LimitKeys<'_> {
-    fn caller(&self) -> Caller {
+    fn caller(&self, sources: SourceKeys) -> Caller {
         match (self.api_key, self.user) {
             (Some(k), _) => Caller::ApiKey(k.into()),
             (None, Some(u)) => Caller::User(u.into()),
-            (None, None) => Caller::Ip(self.ip),
+            (None, None) => Caller::Ip(sources.of(self.ip)),
         }
     }
 }
@@ -136,6 +138,7 @@ pub struct Limiter<C: Clock + Clone = DefaultClock> {
     shared: Option<redis::Shared>,
     ids: Ids,
     groups: RouteGroups,
+    sources: SourceKeys,
 }
 
 impl Limiter<DefaultClock> {
@@ -194,6 +197,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
             shared,
             ids,
             groups,
+            sources: SourceKeys::new(cfg.ipv6_prefix),
         })
     }
 
@@ -201,13 +205,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         &self.groups
     }
 
-    /// Before authentication: the per-IP limit.
+    /// Before authentication: the per-IP limit (an IPv6 client per network, [`SourceKeys`]).
     pub async fn check_ip(&self, ip: IpAddr) -> Decision {
         let Some(id) = self.ids.per_ip else {
             return Ok(None);
         };
         let key = Key {
-            caller: Caller::Ip(ip),
+            caller: Caller::Ip(self.sources.of(ip)),
             tool: None,
         };
         self.run(&[(id, key)]).await
@@ -227,7 +231,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         if let (Some(id), Some(u)) = (self.ids.per_user, keys.user) {
             checks.push((id, plain(Caller::User(u.into()))));
         }
-        let caller = keys.caller();
+        let caller = keys.caller(self.sources);
         if let Some(id) = keys.group.and_then(|g| self.ids.groups[g.0]) {
             checks.push((id, plain(caller.clone())));
         }
