@@ -374,10 +374,7 @@ impl Gateway {
                     )
                     .await;
                     match verdict {
-                        Ok(principal) => {
-                            identity::inject_identity(session.req_header_mut(), &principal, auth)?;
-                            ctx.principal = Some(principal);
-                        }
+                        Ok(principal) => ctx.principal = Some(principal),
                         Err(Refused::Blocked(blocked)) => {
                             let (resp, body) = blocked.response(&ctx.request_id)?;
                             self.write_generated(session, ctx, resp, body).await?;
@@ -392,6 +389,10 @@ impl Gateway {
             }
         }
         identity::strip_credentials(session.req_header_mut())?;
+        if let (Some(auth), Some(principal)) = (&self.auth, &ctx.principal) {
+            // Once the target is final: the assertion is bound to it.
+            identity::inject_identity(session.req_header_mut(), principal, auth)?;
+        }
         Ok(false)
     }
 

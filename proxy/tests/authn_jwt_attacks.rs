@@ -115,7 +115,9 @@ role_claims = ["realm_access.roles", "https://mimir.test/roles"]
             .unwrap();
         assert_eq!(resp.status(), 200, "{:?}: {}", key.alg, proxy.log());
         let echo: Value = resp.json().await.unwrap();
-        assert_eq!(echo["headers"]["x-user-id"][0], "alice");
+        // Known to the core by the issuer's host and port, its default source.
+        let source = issuer.trim_start_matches("http://");
+        assert_eq!(echo["headers"]["x-user-id"][0], format!("{source}|alice"));
         assert_eq!(echo["headers"]["x-user-roles"][0], "developer,analyst");
     }
     let hits_after_valid = upstream.hits();

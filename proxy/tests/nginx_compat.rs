@@ -283,7 +283,7 @@ impl Setup {
         assert_eq!(created.status(), StatusCode::CREATED, "{}", self.logs());
         let body = created.text().await.unwrap();
         assert!(
-            body.contains("apikey:developer") && !body.contains("mallory"),
+            body.contains("apikey|developer") && !body.contains("mallory"),
             "{body}"
         );
         refused

@@ -26,13 +26,14 @@ pub mod principal;
 pub mod redirect;
 pub mod routes;
 pub mod session;
+pub mod source;
 mod watch;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::assertion::Asserter;
+use crate::assertion::{Asserter, Binding};
 use crate::config::ProxyConfig;
 use cache::TokenCache;
 use config::AuthConfig;
@@ -46,6 +47,7 @@ use lockdown::Lockdown;
 use oidc::Provider;
 pub use principal::{AuthMethod, Principal};
 use session::{SessionData, Sessions};
+use source::Sources;
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub struct Authenticator {
     pub dev_users: DevUsers,
     pub local: LocalIssuer,
     pub sessions: Sessions,
+    /// The source of each issuer's users.
+    sources: Sources,
     /// OpenID providers for browser sign-in.
     pub providers: Vec<Provider>,
     asserter: Asserter,
@@ -111,8 +115,10 @@ impl Authenticator {
             &audience,
             auth.token_lifetime_seconds,
         )?;
+        let sources = Sources::new(auth);
         let mut policies = vec![IssuerPolicy::new(
             issuer::ISSUER,
+            source::DEV,
             std::slice::from_ref(&audience),
             &[jsonwebtoken::Algorithm::EdDSA],
             KeySource::Static(local.key_set()),
@@ -134,8 +140,10 @@ impl Authenticator {
                 Duration::from_secs(auth.jwks_refresh_seconds),
                 Duration::from_secs(auth.jwks_min_refresh_seconds),
             )?;
+            let source = sources.of(&issuer.issuer).unwrap_or(&issuer.issuer);
             policies.push(IssuerPolicy::new(
                 &issuer.issuer,
+                source,
                 &issuer.effective_audiences(&auth.resource),
                 &algorithms,
                 KeySource::Remote(Arc::new(remote)),
@@ -154,6 +162,7 @@ impl Authenticator {
             dev_users: DevUsers::new(users)?,
             local,
             sessions: Sessions::new(&auth.session)?,
+            sources,
             providers: auth
                 .providers
                 .iter()
@@ -194,7 +203,11 @@ impl Authenticator {
                     tracing::info!(reason = why, "session request refused by the CSRF check");
                     AuthFailure::CrossSite("cross-site request refused (CSRF check)")
                 })?;
-                Arc::new(self.sessions.principal(data, now))
+                let source = self.sources.of(&data.iss).ok_or_else(|| {
+                    AuthFailure::Invalid("session of an issuer no longer configured".into())
+                })?;
+                let qualified_id = source::qualify(source, &data.sub);
+                Arc::new(self.sessions.principal(data, qualified_id, now))
             }
         };
         if self.revocable(&principal) && self.lockdown.revokes(principal.issued_at) {
@@ -217,11 +230,16 @@ impl Authenticator {
             .unwrap_or_else(|_| format!("https://{host}"))
     }
 
-    /// The identity assertion header for the core (docs/identity-assertion.md).
-    pub fn assertion(&self, principal: &Principal) -> anyhow::Result<(&HeaderName, HeaderValue)> {
+    /// The identity assertion header for the core (docs/identity-assertion.md), bound to
+    /// `request`.
+    pub fn assertion(
+        &self,
+        principal: &Principal,
+        request: &Binding,
+    ) -> anyhow::Result<(&HeaderName, HeaderValue)> {
         Ok((
             &self.identity_header,
-            self.asserter.assert(principal, now())?,
+            self.asserter.assert(principal, request, now())?,
         ))
     }
 
