@@ -1,49 +1,22 @@
 //! Bearer JWTs from an external issuer through the real proxy: a valid token passes with its
 //! roles, and every forged, tampered, expired or misdirected token gets 401 (never a panic, never
-//! the upstream). The issuer here is a small discovery + JWKS server; the real OpenID provider
-//! is exercised in `authn_oidc_provider.rs`.
+//! the upstream). The issuer here is a small discovery + JWKS server (`authn_harness::issuer`);
+//! the real OpenID provider is exercised in `authn_oidc_provider.rs`.
 
 mod authn_harness;
 #[allow(dead_code)]
 mod support;
 
 use authn_harness::keys::{self, now};
+use authn_harness::issuer::serve as serve_issuer;
 use authn_harness::AuthProxy;
-use axum::routing::get;
-use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use support::Upstream;
 
 const RESOURCE: &str = "https://mimir.test";
-
-/// Serves discovery and a JWKS at `http://127.0.0.1:<port>`; counts every request.
-async fn serve_issuer(jwks: Value) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let (counter, iss) = (hits.clone(), issuer.clone());
-    let app =
-        Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move || async move {
-                    Json(json!({"issuer": iss, "jwks_uri": format!("{iss}/jwks")}))
-                }),
-            )
-            .route("/jwks", get(move || async move { Json(jwks) }))
-            .layer(axum::middleware::from_fn(
-                move |req: axum::extract::Request, next: axum::middleware::Next| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    next.run(req)
-                },
-            ));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (issuer, hits)
-}
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())

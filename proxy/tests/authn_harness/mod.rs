@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod idp;
+pub mod issuer;
 pub mod keys;
 
 use std::net::SocketAddr;
