@@ -76,27 +76,50 @@ async fn refuses_missing_and_invalid_assertions() {
     )
     .expect("hs256");
     let refused = [
-        ("another key", other_key.sign("POST", "/api/nodes", json!({}))),
+        (
+            "another key",
+            other_key.sign("POST", "/api/nodes", json!({})),
+        ),
         ("HS256 keyed with the public key", hs256),
         (
             "expired beyond the leeway",
-            core.keys.sign("POST", "/api/nodes", json!({"iat": now - 45, "exp": now - 15})),
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"iat": now - 45, "exp": now - 15}),
+            ),
         ),
-        ("another issuer", core.keys.sign("POST", "/api/nodes", json!({"iss": "someone"}))),
+        (
+            "another issuer",
+            core.keys
+                .sign("POST", "/api/nodes", json!({"iss": "someone"})),
+        ),
         (
             "another audience",
-            core.keys.sign("POST", "/api/nodes", json!({"aud": "mimir-other"})),
+            core.keys
+                .sign("POST", "/api/nodes", json!({"aud": "mimir-other"})),
         ),
         (
             "an unknown clearance",
-            core.keys.sign("POST", "/api/nodes", json!({"clearance": "top-secret"})),
+            core.keys
+                .sign("POST", "/api/nodes", json!({"clearance": "top-secret"})),
         ),
-        ("no roles", core.keys.sign("POST", "/api/nodes", json!({"roles": null}))),
-        ("a blank subject", core.keys.sign("POST", "/api/nodes", json!({"sub": ""}))),
-        ("no source", core.keys.sign("POST", "/api/nodes", json!({"src": null}))),
+        (
+            "no roles",
+            core.keys.sign("POST", "/api/nodes", json!({"roles": null})),
+        ),
+        (
+            "a blank subject",
+            core.keys.sign("POST", "/api/nodes", json!({"sub": ""})),
+        ),
+        (
+            "no source",
+            core.keys.sign("POST", "/api/nodes", json!({"src": null})),
+        ),
         (
             "a subject without its source",
-            core.keys.sign("POST", "/api/nodes", json!({"sub": "alice"})),
+            core.keys
+                .sign("POST", "/api/nodes", json!({"sub": "alice"})),
         ),
         (
             "a subject of another source",
@@ -104,14 +127,40 @@ async fn refuses_missing_and_invalid_assertions() {
         ),
         (
             "a source holding the separator",
-            core.keys.sign("POST", "/api/nodes", json!({"src": "idp|x", "sub": "idp|x|alice"})),
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"src": "idp|x", "sub": "idp|x|alice"}),
+            ),
         ),
-        ("no subject within the source", core.keys.sign("POST", "/api/nodes", json!({"sub": "idp|"}))),
-        ("bound to another method", core.keys.sign("PUT", "/api/nodes", json!({}))),
-        ("bound to another path", core.keys.sign("POST", "/api/edges", json!({}))),
-        ("bound to another query", core.keys.sign("POST", "/api/nodes?x=1", json!({}))),
-        ("not bound", core.keys.sign("POST", "/api/nodes", json!({"htm": null, "target_hash": null}))),
-        ("another type", core.keys.sign_typed("JWT", "POST", "/api/nodes", json!({}))),
+        (
+            "no subject within the source",
+            core.keys.sign("POST", "/api/nodes", json!({"sub": "idp|"})),
+        ),
+        (
+            "bound to another method",
+            core.keys.sign("PUT", "/api/nodes", json!({})),
+        ),
+        (
+            "bound to another path",
+            core.keys.sign("POST", "/api/edges", json!({})),
+        ),
+        (
+            "bound to another query",
+            core.keys.sign("POST", "/api/nodes?x=1", json!({})),
+        ),
+        (
+            "not bound",
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"htm": null, "target_hash": null}),
+            ),
+        ),
+        (
+            "another type",
+            core.keys.sign_typed("JWT", "POST", "/api/nodes", json!({})),
+        ),
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (what, token) in refused {
@@ -141,7 +190,11 @@ async fn refuses_missing_and_invalid_assertions() {
         body["node"]["created_by"], "idp|alice",
         "the asserted subject is the author"
     );
-    let skewed = core.keys.sign("POST", "/api/nodes", json!({"iat": now - 35, "exp": now - 5}));
+    let skewed = core.keys.sign(
+        "POST",
+        "/api/nodes",
+        json!({"iat": now - 35, "exp": now - 5}),
+    );
     let (status, _) = post_node(&core, Some(&skewed), None).await;
     assert_eq!(
         status,
@@ -209,7 +262,11 @@ async fn an_assertion_without_a_key_to_check_it_is_ignored() {
         c.proxy_public_key_pem = None;
     })
     .await;
-    let token = keys.sign("GET", "/api/nodes/secret", json!({"clearance": "restricted"}));
+    let token = keys.sign(
+        "GET",
+        "/api/nodes/secret",
+        json!({"clearance": "restricted"}),
+    );
     let response = unchecked
         .client
         .get(format!("{}/api/nodes/secret", unchecked.base))

@@ -89,7 +89,11 @@ async fn privacy_requests(core: &Core, tag: &str) {
 
     // Export: the user's nodes and edges, as far as the caller's clearance goes.
     let response = core
-        .request(Method::GET, "/api/privacy/export?user=idp|alice", Some(&ALICE))
+        .request(
+            Method::GET,
+            "/api/privacy/export?user=idp|alice",
+            Some(&ALICE),
+        )
         .send()
         .await
         .expect("send");

@@ -5,9 +5,9 @@
 //! request target is signed and reused until 10 s before it expires, so repeated requests (every
 //! MCP call is `POST /mcp`) only pay for a cache lookup.
 
-use http::HeaderValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::path::Path;
@@ -184,7 +184,12 @@ mod tests {
             ..IdentityConfig::default()
         })
         .unwrap();
-        let alice = principal("alice", "idp|alice", &["viewer", "developer"], AuthMethod::Jwt);
+        let alice = principal(
+            "alice",
+            "idp|alice",
+            &["viewer", "developer"],
+            AuthMethod::Jwt,
+        );
         let export = Binding {
             method: "GET",
             target: b"/api/privacy/export?user=idp%7Calice",
@@ -197,7 +202,10 @@ mod tests {
             target: b"/api/privacy/user/idp%7Calice",
         };
         let other_request = asserter.assert(&alice, &erase, 1_000).unwrap();
-        assert_ne!(other_request, first, "bound to its request, not reused for another");
+        assert_ne!(
+            other_request, first,
+            "bound to its request, not reused for another"
+        );
 
         let key = DecodingKey::from_ed_pem(public.as_bytes()).unwrap();
         let mut validation = Validation::new(Algorithm::EdDSA);

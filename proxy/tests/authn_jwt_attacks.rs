@@ -7,8 +7,8 @@ mod authn_harness;
 #[allow(dead_code)]
 mod support;
 
-use authn_harness::keys::{self, now};
 use authn_harness::issuer::serve as serve_issuer;
+use authn_harness::keys::{self, now};
 use authn_harness::AuthProxy;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -155,14 +155,20 @@ async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_iden
     .expect("the assertion verifies with the public key");
     assert_eq!(assertion.header.typ.as_deref(), Some("mimir-identity+jwt"));
     let claims = assertion.claims;
-    assert_eq!((&claims["src"], &claims["sub"]), (&json!("dev"), &json!("dev|admin")));
+    assert_eq!(
+        (&claims["src"], &claims["sub"]),
+        (&json!("dev"), &json!("dev|admin"))
+    );
     assert_eq!(claims["roles"], json!(["admin", "developer"]));
     assert_eq!(claims["clearance"], "restricted");
     assert_eq!(claims["auth"], "dev");
     // Bound to this request: `printf %s /api/nodes | openssl dgst -sha256 -binary`, base64url.
     assert_eq!(
         (&claims["htm"], &claims["target_hash"]),
-        (&json!("GET"), &json!("tmB3lozA8DFy29Kf5UKGopwRSUpN8ovCke3VyZimNHQ"))
+        (
+            &json!("GET"),
+            &json!("tmB3lozA8DFy29Kf5UKGopwRSUpN8ovCke3VyZimNHQ")
+        )
     );
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),

@@ -46,7 +46,10 @@ impl World {
         let resp = request.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     fn mcp(&self, caller: &Caller, body: Value) -> RequestBuilder {
@@ -136,8 +139,10 @@ algorithms = ["ES256"]
     let client = proxy.client();
     let now = now();
     let token = |key: &keys::TestKey, iss: &str| {
-        key.sign(&json!({"iss": iss, "aud": RESOURCE, "sub": "alice", "iat": now,
-                         "exp": now + 600, "roles": ["developer"]}))
+        key.sign(
+            &json!({"iss": iss, "aud": RESOURCE, "sub": "alice", "iat": now,
+                         "exp": now + 600, "roles": ["developer"]}),
+        )
     };
     let login: Value = client
         .post(proxy.url("/auth/login"))
@@ -150,8 +155,16 @@ algorithms = ["ES256"]
         .unwrap();
     let source = |issuer: &str| issuer.trim_start_matches("http://").to_owned();
     let callers = [
-        ("alice of issuer A", token(&key_a, &issuer_a), source(&issuer_a)),
-        ("alice of issuer B", token(&key_b, &issuer_b), source(&issuer_b)),
+        (
+            "alice of issuer A",
+            token(&key_a, &issuer_a),
+            source(&issuer_a),
+        ),
+        (
+            "alice of issuer B",
+            token(&key_b, &issuer_b),
+            source(&issuer_b),
+        ),
         (
             "dev user alice",
             login["access_token"].as_str().unwrap().to_owned(),
@@ -175,7 +188,11 @@ algorithms = ["ES256"]
         };
         let note = json!({"type": "memory", "properties": {"title": format!("note of {name}")}});
         let (status, body) = world
-            .send(world.request(&caller, Method::POST, "/api/nodes").json(&note))
+            .send(
+                world
+                    .request(&caller, Method::POST, "/api/nodes")
+                    .json(&note),
+            )
             .await;
         assert_eq!(status, 201, "{name}: {body}\n{}", world.proxy.log());
         caller.id = body["node"]["created_by"].as_str().unwrap().to_owned();
@@ -218,22 +235,38 @@ async fn equal_subjects_of_different_sources_are_different_users() {
     for other in &callers[1..] {
         // Another source's alice is not the owner of the MCP session...
         let (status, body) = w.ping(other, &session).await;
-        assert_eq!(status, 404, "{} uses the session of {}: {body}", other.name, alice_a.name);
+        assert_eq!(
+            status, 404,
+            "{} uses the session of {}: {body}",
+            other.name, alice_a.name
+        );
         // ...may not ask for her data...
         let export = w
             .request(other, Method::GET, "/api/privacy/export")
             .query(&[("user", &alice_a.id)]);
         let (status, body) = w.send(export).await;
-        assert_eq!(status, 403, "{} exports {}: {body}", other.name, alice_a.name);
+        assert_eq!(
+            status, 403,
+            "{} exports {}: {body}",
+            other.name, alice_a.name
+        );
         // ...nor redeem her confirmation to erase it.
         let confirmed = w
             .request(other, Method::DELETE, &erase)
             .query(&[("confirm", &token)]);
         let (status, body) = w.send(confirmed).await;
-        assert_eq!(status, 403, "{} erases {}: {body}", other.name, alice_a.name);
+        assert_eq!(
+            status, 403,
+            "{} erases {}: {body}",
+            other.name, alice_a.name
+        );
     }
     let (status, _) = w
-        .send(w.request(alice_a, Method::GET, &format!("/api/nodes/{}", alice_a.node)))
+        .send(w.request(
+            alice_a,
+            Method::GET,
+            &format!("/api/nodes/{}", alice_a.node),
+        ))
         .await;
     assert_eq!(status, 200, "her node is still there");
 

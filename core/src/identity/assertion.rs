@@ -102,11 +102,17 @@ mod tests {
     #[test]
     fn subjects_must_carry_their_source() {
         assert!(qualified_by("corp|1234", "corp"));
-        assert!(qualified_by("https://idp.example|a|b", "https://idp.example"));
+        assert!(qualified_by(
+            "https://idp.example|a|b",
+            "https://idp.example"
+        ));
         for (sub, src) in [("1234", "corp"), ("corp|", "corp"), ("corpx|1", "corp")] {
             assert!(!qualified_by(sub, src), "{sub} of {src}");
         }
-        assert!(!qualified_by("a|b|c", "a|b"), "a source never holds the separator");
+        assert!(
+            !qualified_by("a|b|c", "a|b"),
+            "a source never holds the separator"
+        );
         assert!(!qualified_by("|x", ""));
     }
 

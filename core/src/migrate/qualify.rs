@@ -71,7 +71,8 @@ impl Qualify<'_> {
                     if node.node_type == consent::NODE_TYPE && node.id == consent::node_id(subject)
                     {
                         let id = consent::node_id(&self.user(subject));
-                        self.renamed.insert(std::mem::replace(&mut node.id, id.clone()), id);
+                        self.renamed
+                            .insert(std::mem::replace(&mut node.id, id.clone()), id);
                     }
                     *subject = self.user(subject);
                     // The subject is part of the text the embedding is computed from.

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{apikey, source};
 use super::principal::{is_header_safe, AuthMethod, Principal};
 use super::watch::Watched;
+use super::{apikey, source};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -111,14 +111,23 @@ pub fn check(auth: &AuthConfig) -> Vec<(String, String)> {
                 Some(_) => format!(
                     "{source:?} must be 1-{MAX_SOURCE_BYTES} letters, digits, '-', '_' or '.'"
                 ),
-                None => format!("required: the issuer's host {source:?} cannot serve as its source"),
+                None => {
+                    format!("required: the issuer's host {source:?} cannot serve as its source")
+                }
             })
-        } else if [DEV, API_KEY].iter().any(|r| r.eq_ignore_ascii_case(&source)) {
+        } else if [DEV, API_KEY]
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&source))
+        {
             Some(format!("{source:?} is reserved (dev users, API keys)"))
         } else {
             let other = taken.insert(source.clone(), issuer);
             other.map(|other| {
-                let hint = if name.is_none() { " (set a source)" } else { "" };
+                let hint = if name.is_none() {
+                    " (set a source)"
+                } else {
+                    ""
+                };
                 format!("{source:?} is already the source of {other}{hint}")
             })
         };
@@ -165,7 +174,10 @@ mod tests {
         let sources = Sources::new(&auth);
         assert_eq!(sources.of("https://kc.example/realms/m"), Some("corp"));
         assert_eq!(sources.of("https://okta.example"), Some("okta.example"));
-        assert_eq!(sources.of("http://127.0.0.1:9000/x"), Some("127.0.0.1:9000"));
+        assert_eq!(
+            sources.of("http://127.0.0.1:9000/x"),
+            Some("127.0.0.1:9000")
+        );
         assert_eq!(sources.of(issuer::ISSUER), Some(DEV));
         assert_eq!(sources.of("https://removed.example"), None);
         assert_eq!(qualify("corp", "a|b"), "corp|a|b");
