@@ -82,41 +82,12 @@ impl World {
     }
 }
 
-/// A new identity key pair in a temporary directory (`identity.key`, `identity.pub`).
-fn identity_keys() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(support::BIN)
-        .args(["identity-keygen", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "identity-keygen: {out:?}");
-    dir
-}
-
-/// The real core, requiring assertions signed with the key in `keys`.
-async fn enforcing_core(keys: &tempfile::TempDir) -> support::Core {
-    support::start_core_with(&[
-        (
-            "MIMIR_PROXY_PUBLIC_KEY_FILE",
-            keys.path().join("identity.pub").as_os_str(),
-        ),
-        ("MIMIR_REQUIRE_PROXY_IDENTITY", "true".as_ref()),
-    ])
-    .await
-}
-
-/// The proxy's `[identity]` section signing with the key in `keys`.
-fn identity_toml(keys: &tempfile::TempDir) -> String {
-    let key = keys.path().join("identity.key");
-    format!("[identity]\nsigning_key_file = \"{}\"\n", key.display())
-}
-
 /// A core enforcing assertions, two issuers, a dev user, and the proxy tying them together;
 /// each caller has written one node.
 async fn world() -> (World, Vec<Caller>) {
-    let keys_dir = identity_keys();
-    let core = enforcing_core(&keys_dir).await;
+    let keys_dir = tempfile::tempdir().unwrap();
+    let identity = support::identity_keygen(keys_dir.path());
+    let core = support::start_enforcing_core(keys_dir.path()).await;
     let (key_a, key_b) = (keys::ec("a"), keys::ec("b"));
     let (issuer_a, _) = issuer::serve(json!({"keys": [key_a.jwk]})).await;
     let (issuer_b, _) = issuer::serve(json!({"keys": [key_b.jwk]})).await;
@@ -124,6 +95,7 @@ async fn world() -> (World, Vec<Caller>) {
         &core.addr,
         &format!(
             r#"resource = "{RESOURCE}"
+allow_query_credentials = true
 [[auth.issuers]]
 issuer = "{issuer_a}"
 algorithms = ["ES256"]
@@ -131,7 +103,7 @@ algorithms = ["ES256"]
 issuer = "{issuer_b}"
 algorithms = ["ES256"]
 {}"#,
-            identity_toml(&keys_dir)
+            identity
         ),
         &[("MIMIR_DEV_USER_ALICE", "alice:Al1ce-pass:developer")],
     )
@@ -223,6 +195,15 @@ async fn equal_subjects_of_different_sources_are_different_users() {
     }
 
     let alice_a = &callers[0];
+    // A credential in the query (allowed here) is removed before forwarding: the assertion is
+    // bound to the target the core receives, without it.
+    let in_query = w.client.get(w.proxy.url("/api/privacy/export")).query(&[
+        ("user", alice_a.id.as_str()),
+        ("access_token", alice_a.token.as_str()),
+    ]);
+    let (status, body) = w.send(in_query).await;
+    assert_eq!(status, 200, "{body}");
+
     let session = w.mcp_session(alice_a).await;
     let (status, body) = w.ping(alice_a, &session).await;
     assert_eq!(status, 200, "the session's owner: {body}");
@@ -279,11 +260,12 @@ async fn equal_subjects_of_different_sources_are_different_users() {
 /// core: accepted for the request it was made for, refused for any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_captured_assertion_serves_only_its_own_request() {
-    let keys = identity_keys();
-    let core = enforcing_core(&keys).await;
+    let keys = tempfile::tempdir().unwrap();
+    let identity = support::identity_keygen(keys.path());
+    let core = support::start_enforcing_core(keys.path()).await;
     let echo = support::Upstream::start().await;
     let admin = ("MIMIR_DEV_USER_OPS", "ops:0ps-pass:admin");
-    let proxy = AuthProxy::start(&echo.addr.to_string(), &identity_toml(&keys), &[admin]).await;
+    let proxy = AuthProxy::start(&echo.addr.to_string(), &identity, &[admin]).await;
     let client = proxy.client();
     let login: Value = client
         .post(proxy.url("/auth/login"))

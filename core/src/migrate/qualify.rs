@@ -26,16 +26,16 @@ pub fn qualify_users(input: &Path, out: &Path, source: &str) -> anyhow::Result<C
     if !usable {
         bail!("--source {source:?} must be printable ASCII without spaces or '{SOURCE_SEPARATOR}'");
     }
-    let records = read_records(input)?;
+    let mut records = read_records(input)?;
     let mut sink = RecordWriter::create(out)?;
     let mut qualify = Qualify {
         source,
         renamed: HashMap::new(),
     };
     let written = records
-        .map(|item| item.and_then(|(line, record)| Ok((line, qualify.record(record)))))
         .try_for_each(|item| {
             let (line, record) = item?;
+            let record = qualify.record(record);
             sink.write(&record).with_context(|| format!("line {line}"))
         })
         .and_then(|()| sink.finish());
