@@ -54,8 +54,8 @@ pub struct AuthConfig {
 pub struct IssuerConfig {
     /// The `iss` value, exactly; discovery is read from `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
-    /// Short name of this issuer's users in the core (`<source>|<user id>`); the issuer URL
-    /// when absent (docs/identity-assertion.md).
+    /// Source of this issuer's users in the core (`<source>|<user id>`); the issuer URL's host
+    /// and explicit port when absent (docs/identity-assertion.md).
     pub source: Option<String>,
     /// Accepted `aud` values; empty means `[auth.resource]`.
     pub audiences: Vec<String>,

@@ -38,7 +38,8 @@ pub struct ProviderConfig {
     pub display_name: String,
     /// OpenID issuer; endpoints and keys come from its discovery document.
     pub issuer: String,
-    /// Short name of this issuer's users in the core, as in `[[auth.issuers]]`.
+    /// Source of this issuer's users in the core, as in `[[auth.issuers]]` (the same for
+    /// every entry of one issuer).
     pub source: Option<String>,
     pub client_id: String,
     pub client_secret: Option<String>,

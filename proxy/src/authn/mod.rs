@@ -140,6 +140,7 @@ impl Authenticator {
                 Duration::from_secs(auth.jwks_refresh_seconds),
                 Duration::from_secs(auth.jwks_min_refresh_seconds),
             )?;
+            // Every configured issuer has a source; the fallback is never taken.
             let source = sources.of(&issuer.issuer).unwrap_or(&issuer.issuer);
             policies.push(IssuerPolicy::new(
                 &issuer.issuer,
@@ -271,5 +272,41 @@ impl Authenticator {
             .iter()
             .map(|i| i.issuer.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auth`'s answer to a request carrying the session cookie of `data`.
+    async fn with_session(
+        auth: &Authenticator,
+        data: &SessionData,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        let set_cookie = &auth.sessions.cookies(data)[0];
+        let pair = set_cookie.split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, pair.parse().unwrap());
+        auth.authenticate_request(&headers, None, "GET", "localhost")
+            .await
+    }
+
+    #[tokio::test]
+    async fn sessions_are_qualified_by_their_issuer_and_refused_once_it_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ProxyConfig::default();
+        config.auth.keys_file = dir.path().join("keys.json");
+        config.auth.lockdown_file = dir.path().join("lockdown");
+        let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
+        let dev = auth.sessions.start("alice", &[], issuer::ISSUER, "", now());
+        let principal = with_session(&auth, &dev).await.unwrap();
+        assert_eq!(principal.qualified_id, "dev|alice");
+        let removed = "https://removed.example";
+        let orphan = auth.sessions.start("alice", &[], removed, "gone", now());
+        assert!(matches!(
+            with_session(&auth, &orphan).await,
+            Err(AuthFailure::Invalid(_))
+        ));
     }
 }
