@@ -26,6 +26,17 @@ enum Command {
         #[arg(long = "in")]
         input: PathBuf,
     },
+    /// Rewrites an export file from before user ids named their source into a new file:
+    /// `apikey:<name>` becomes `apikey|<name>`, every other user id `<source>|<id>`.
+    QualifyUsers {
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// The source of the existing users, e.g. `dev` or the issuer's source in the proxy.
+        #[arg(long)]
+        source: String,
+    },
 }
 
 #[tokio::main]
@@ -54,6 +65,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Import { input }) => {
             let counts = mimir_core::migrate::import(&config, &input).await?;
             tracing::info!(nodes = counts.nodes, edges = counts.edges, file = %input.display(), "imported");
+            Ok(())
+        }
+        Some(Command::QualifyUsers { input, out, source }) => {
+            let counts = mimir_core::migrate::qualify_users(&input, &out, &source)?;
+            tracing::info!(nodes = counts.nodes, edges = counts.edges, file = %out.display(), "user ids qualified");
             Ok(())
         }
     }

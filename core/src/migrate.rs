@@ -2,8 +2,12 @@
 //! loss (ids, properties, timestamps, authors, embeddings) between the embedded store and
 //! Neo4j. A file holds a header line, then every node, then every edge, each in
 //! (created, id) order. Import needs an empty target and commits all or nothing.
+//! `mimir-core qualify-users` rewrites such a file's user ids (see [`qualify_users`]).
 
 mod embedded;
+mod qualify;
+
+pub use qualify::qualify_users;
 
 use crate::config::{CoreConfig, StoreBackend};
 use crate::embedding::DIMENSIONS;

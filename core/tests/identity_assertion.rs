@@ -4,7 +4,7 @@
 
 mod governance_support;
 
-use governance_support::{read, Keys, ADMIN, HEADER};
+use governance_support::{read, target_hash, Keys, ADMIN, HEADER};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mimir_core::state::AppState;
 use mimir_core::store::embedded::EmbeddedStore;
@@ -69,30 +69,98 @@ async fn refuses_missing_and_invalid_assertions() {
             h.typ = Some("mimir-identity+jwt".into());
             h
         },
-        &json!({"iss": "mimir-proxy", "aud": "mimir-core", "sub": "alice", "roles": [],
-                "clearance": "restricted", "auth": "dev", "iat": now, "exp": now + 60}),
+        &json!({"iss": "mimir-proxy", "aud": "mimir-core", "src": "dev", "sub": "dev|alice",
+                "roles": [], "clearance": "restricted", "auth": "dev", "htm": "POST",
+                "target_hash": target_hash("/api/nodes"), "iat": now, "exp": now + 30}),
         &EncodingKey::from_secret(core.keys.public_pem.as_bytes()),
     )
     .expect("hs256");
     let refused = [
-        ("another key", other_key.sign(json!({}))),
+        (
+            "another key",
+            other_key.sign("POST", "/api/nodes", json!({})),
+        ),
         ("HS256 keyed with the public key", hs256),
         (
             "expired beyond the leeway",
-            core.keys.sign(json!({"iat": now - 100, "exp": now - 40})),
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"iat": now - 45, "exp": now - 15}),
+            ),
         ),
-        ("another issuer", core.keys.sign(json!({"iss": "someone"}))),
+        (
+            "another issuer",
+            core.keys
+                .sign("POST", "/api/nodes", json!({"iss": "someone"})),
+        ),
         (
             "another audience",
-            core.keys.sign(json!({"aud": "mimir-other"})),
+            core.keys
+                .sign("POST", "/api/nodes", json!({"aud": "mimir-other"})),
         ),
         (
             "an unknown clearance",
-            core.keys.sign(json!({"clearance": "top-secret"})),
+            core.keys
+                .sign("POST", "/api/nodes", json!({"clearance": "top-secret"})),
         ),
-        ("no roles", core.keys.sign(json!({"roles": null}))),
-        ("a blank subject", core.keys.sign(json!({"sub": ""}))),
-        ("another type", core.keys.sign_typed("JWT", json!({}))),
+        (
+            "no roles",
+            core.keys.sign("POST", "/api/nodes", json!({"roles": null})),
+        ),
+        (
+            "a blank subject",
+            core.keys.sign("POST", "/api/nodes", json!({"sub": ""})),
+        ),
+        (
+            "no source",
+            core.keys.sign("POST", "/api/nodes", json!({"src": null})),
+        ),
+        (
+            "a subject without its source",
+            core.keys
+                .sign("POST", "/api/nodes", json!({"sub": "alice"})),
+        ),
+        (
+            "a subject of another source",
+            core.keys.sign("POST", "/api/nodes", json!({"src": "corp"})),
+        ),
+        (
+            "a source holding the separator",
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"src": "idp|x", "sub": "idp|x|alice"}),
+            ),
+        ),
+        (
+            "no subject within the source",
+            core.keys.sign("POST", "/api/nodes", json!({"sub": "idp|"})),
+        ),
+        (
+            "bound to another method",
+            core.keys.sign("PUT", "/api/nodes", json!({})),
+        ),
+        (
+            "bound to another path",
+            core.keys.sign("POST", "/api/edges", json!({})),
+        ),
+        (
+            "bound to another query",
+            core.keys.sign("POST", "/api/nodes?x=1", json!({})),
+        ),
+        (
+            "not bound",
+            core.keys.sign(
+                "POST",
+                "/api/nodes",
+                json!({"htm": null, "target_hash": null}),
+            ),
+        ),
+        (
+            "another type",
+            core.keys.sign_typed("JWT", "POST", "/api/nodes", json!({})),
+        ),
         ("garbage", "not.a.jwt".to_owned()),
     ];
     for (what, token) in refused {
@@ -101,27 +169,37 @@ async fn refuses_missing_and_invalid_assertions() {
         assert_eq!(body["error"], "identity_invalid", "{what}");
     }
 
-    let token = core.keys.sign(json!({"sub": "alice"}));
+    let token = core.keys.sign("POST", "/api/nodes", json!({}));
     let (status, _) = post_node(&core, Some(&token), Some("mallory")).await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "X-User-ID must match the assertion"
     );
-    let (status, body) = post_node(&core, Some(&token), Some("alice")).await;
+    let (status, _) = post_node(&core, Some(&token), Some("alice")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "X-User-ID carries the qualified id"
+    );
+    let (status, body) = post_node(&core, Some(&token), Some("idp|alice")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = post_node(&core, Some(&token), None).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
-        body["node"]["created_by"], "alice",
+        body["node"]["created_by"], "idp|alice",
         "the asserted subject is the author"
     );
-    let skewed = core.keys.sign(json!({"iat": now - 70, "exp": now - 10}));
+    let skewed = core.keys.sign(
+        "POST",
+        "/api/nodes",
+        json!({"iat": now - 35, "exp": now - 5}),
+    );
     let (status, _) = post_node(&core, Some(&skewed), None).await;
     assert_eq!(
         status,
         StatusCode::CREATED,
-        "30 s of clock skew are allowed"
+        "10 s of clock skew are allowed"
     );
 }
 
@@ -184,7 +262,11 @@ async fn an_assertion_without_a_key_to_check_it_is_ignored() {
         c.proxy_public_key_pem = None;
     })
     .await;
-    let token = keys.sign(json!({"clearance": "restricted"}));
+    let token = keys.sign(
+        "GET",
+        "/api/nodes/secret",
+        json!({"clearance": "restricted"}),
+    );
     let response = unchecked
         .client
         .get(format!("{}/api/nodes/secret", unchecked.base))

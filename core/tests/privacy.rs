@@ -12,12 +12,12 @@ use serde_json::json;
 use std::sync::Arc;
 
 const ALICE: As = As {
-    user: "alice",
+    user: "idp|alice",
     roles: &["developer"],
     clearance: "confidential",
 };
 const BOB: As = As {
-    user: "bob",
+    user: "idp|bob",
     roles: &["analyst"],
     clearance: "internal",
 };
@@ -63,7 +63,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     )
     .await;
     core.create(&BOB, "memory", &id("b1"), json!({})).await;
-    core.create(&BOB, "person", &id("b2"), json!({"subject": "alice"}))
+    core.create(&BOB, "person", &id("b2"), json!({"subject": "idp|alice"}))
         .await;
     core.create(&BOB, "memory", &id("b3"), json!({"title": "shared"}))
         .await;
@@ -71,7 +71,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
         &ADMIN,
         "memory",
         &id("r1"),
-        json!({"subject": "alice", "sensitivity": "restricted"}),
+        json!({"subject": "idp|alice", "sensitivity": "restricted"}),
     )
     .await;
     let (status, _) = core
@@ -89,7 +89,11 @@ async fn privacy_requests(core: &Core, tag: &str) {
 
     // Export: the user's nodes and edges, as far as the caller's clearance goes.
     let response = core
-        .request(Method::GET, "/api/privacy/export?user=alice", Some(&ALICE))
+        .request(
+            Method::GET,
+            "/api/privacy/export?user=idp|alice",
+            Some(&ALICE),
+        )
         .send()
         .await
         .expect("send");
@@ -109,17 +113,17 @@ async fn privacy_requests(core: &Core, tag: &str) {
     for edge in [&bobs_edge, &alices_edge] {
         assert!(edges.contains(edge), "{edge} is not in {edges:?}");
     }
-    let (status, admin_view) = core.get("/api/privacy/export?user=alice", &ADMIN).await;
+    let (status, admin_view) = core.get("/api/privacy/export?user=idp|alice", &ADMIN).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         ids(&admin_view, "nodes").contains(&id("r1")),
         "the admin sees the restricted node"
     );
-    let (status, body) = core.get("/api/privacy/export?user=alice", &BOB).await;
+    let (status, body) = core.get("/api/privacy/export?user=idp|alice", &BOB).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
     // Consent flags.
-    let (status, body) = core.get("/api/privacy/consent/alice", &ALICE).await;
+    let (status, body) = core.get("/api/privacy/consent/idp|alice", &ALICE).await;
     assert_eq!(
         (status, body["consent"].clone()),
         (StatusCode::OK, json!({}))
@@ -128,7 +132,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     let (status, body) = core
         .call(
             Method::PUT,
-            "/api/privacy/consent/alice",
+            "/api/privacy/consent/idp|alice",
             &ALICE,
             Some(flags.clone()),
         )
@@ -137,14 +141,14 @@ async fn privacy_requests(core: &Core, tag: &str) {
         (status, body["consent"].clone()),
         (StatusCode::OK, flags.clone())
     );
-    let (_, body) = core.get("/api/privacy/consent/alice", &ADMIN).await;
+    let (_, body) = core.get("/api/privacy/consent/idp|alice", &ADMIN).await;
     assert_eq!(body["consent"], flags);
-    let (status, _) = core.get("/api/privacy/consent/alice", &BOB).await;
+    let (status, _) = core.get("/api/privacy/consent/idp|alice", &BOB).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = core
         .call(
             Method::PUT,
-            "/api/privacy/consent/alice",
+            "/api/privacy/consent/idp|alice",
             &ALICE,
             Some(json!({"analytics": "yes"})),
         )
@@ -153,11 +157,11 @@ async fn privacy_requests(core: &Core, tag: &str) {
 
     // Erasure: two steps, the token single-use and bound to the caller.
     let (status, _) = core
-        .call(Method::DELETE, "/api/privacy/user/alice", &BOB, None)
+        .call(Method::DELETE, "/api/privacy/user/idp|alice", &BOB, None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, preview) = core
-        .call(Method::DELETE, "/api/privacy/user/alice", &ALICE, None)
+        .call(Method::DELETE, "/api/privacy/user/idp|alice", &ALICE, None)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(preview["needsConfirmation"], true);
@@ -168,7 +172,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     let (status, _) = core
         .call(
             Method::DELETE,
-            &format!("/api/privacy/user/alice?confirm={token}"),
+            &format!("/api/privacy/user/idp|alice?confirm={token}"),
             &ADMIN,
             None,
         )
@@ -177,14 +181,14 @@ async fn privacy_requests(core: &Core, tag: &str) {
     let (status, _) = core
         .call(
             Method::DELETE,
-            "/api/privacy/user/alice?confirm=made-up",
+            "/api/privacy/user/idp|alice?confirm=made-up",
             &ALICE,
             None,
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, preview) = core
-        .call(Method::DELETE, "/api/privacy/user/alice", &ALICE, None)
+        .call(Method::DELETE, "/api/privacy/user/idp|alice", &ALICE, None)
         .await;
     let token = preview["confirmationToken"]
         .as_str()
@@ -195,7 +199,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     let (status, erased) = core
         .call(
             Method::DELETE,
-            &format!("/api/privacy/user/alice?confirm={token}"),
+            &format!("/api/privacy/user/idp|alice?confirm={token}"),
             &ALICE,
             None,
         )
@@ -205,7 +209,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     let (status, _) = core
         .call(
             Method::DELETE,
-            &format!("/api/privacy/user/alice?confirm={token}"),
+            &format!("/api/privacy/user/idp|alice?confirm={token}"),
             &ALICE,
             None,
         )
@@ -213,7 +217,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "a token is single use");
 
     assert_eq!(
-        traces_of(core.store.as_ref(), "alice").await,
+        traces_of(core.store.as_ref(), "idp|alice").await,
         Vec::<String>::new()
     );
     let b3 = core
@@ -224,7 +228,7 @@ async fn privacy_requests(core: &Core, tag: &str) {
         .expect("others' nodes stay");
     assert_eq!(
         (b3.created_by.as_deref(), b3.updated_by.as_deref()),
-        (Some("bob"), None)
+        (Some("idp|bob"), None)
     );
     assert!(core
         .store
@@ -233,12 +237,12 @@ async fn privacy_requests(core: &Core, tag: &str) {
         .expect("get")
         .is_none());
     assert!(core.store.get_node(&id("b1")).await.expect("get").is_some());
-    let (_, body) = core.get("/api/privacy/consent/alice", &ADMIN).await;
+    let (_, body) = core.get("/api/privacy/consent/idp|alice", &ADMIN).await;
     assert_eq!(body["consent"], json!({}), "consent goes too");
     let records = captured.records("privacy.erase");
     assert_eq!(records.len(), 1, "{records:?}");
-    assert_eq!(records[0]["user.target.id"], "alice");
-    assert_eq!(records[0]["user.id"], "alice");
+    assert_eq!(records[0]["user.target.id"], "idp|alice");
+    assert_eq!(records[0]["user.id"], "idp|alice");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Authentication costs: JWT verification per algorithm (signature checked every time) against
-//! a verified token served from the cache, and API key checks.
+//! a verified token served from the cache, API key checks, and the identity assertion for the
+//! core: reused for a repeated request, signed for a new one.
 //!
 //!     cargo bench -p mimir-proxy --bench authn
 
@@ -9,6 +10,7 @@ mod keys;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
+use mimir_proxy::assertion::Binding;
 use mimir_proxy::authn::config::AuthConfig;
 use mimir_proxy::authn::jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use mimir_proxy::authn::keys::KeySet;
@@ -23,6 +25,7 @@ const AUDIENCE: &str = "https://mimir.bench";
 fn verifier(keys: &[&keys::TestKey]) -> JwtVerifier {
     let jwks = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
     let policy = IssuerPolicy::new(
+        ISSUER,
         ISSUER,
         &[AUDIENCE.to_owned()],
         &keys.iter().map(|k| k.alg).collect::<Vec<_>>(),
@@ -104,6 +107,31 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(auth.authenticate_request(&api_key, None, "GET", "localhost"))
                 .unwrap()
+        })
+    });
+    group.finish();
+
+    let principal = rt
+        .block_on(auth.authenticate_request(&api_key, None, "GET", "localhost"))
+        .unwrap();
+    let mut group = c.benchmark_group("assertion");
+    let mcp = Binding {
+        method: "POST",
+        target: b"/mcp",
+    };
+    group.bench_function("reused", |b| {
+        b.iter(|| auth.assertion(&principal, &mcp).unwrap())
+    });
+    let mut n = 0u64;
+    group.bench_function("signed", |b| {
+        b.iter(|| {
+            n += 1;
+            let target = format!("/api/nodes/node-{n}");
+            let request = Binding {
+                method: "GET",
+                target: target.as_bytes(),
+            };
+            auth.assertion(&principal, &request).unwrap()
         })
     });
     group.finish();

@@ -1,13 +1,18 @@
-//! The identity assertion sent to the core (docs/identity-assertion.md): a 60-second EdDSA JWT
-//! stating who the caller is, its roles, clearance and how it authenticated. One assertion per
-//! distinct identity is signed and reused until 10 s before it expires, so the hot path only
-//! pays for a cache lookup.
+//! The identity assertion sent to the core (docs/identity-assertion.md): a 30-second EdDSA JWT
+//! stating who the caller is (`<source>|<id>`), its roles, clearance and how it authenticated,
+//! bound to the one request it travels with (method and a hash of the target), so a copy taken
+//! off the proxy → core link serves for nothing else. One assertion per distinct identity and
+//! request target is signed and reused until 10 s before it expires, so repeated requests (every
+//! MCP call is `POST /mcp`) only pay for a cache lookup.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::path::Path;
 
+use crate::authn::source::SEPARATOR;
 use crate::authn::{issuer, AuthMethod, Principal};
 use crate::config::identity::{Clearance, IdentityConfig};
 use crate::ed25519;
@@ -16,28 +21,38 @@ pub const ISSUER: &str = "mimir-proxy";
 pub const AUDIENCE: &str = "mimir-core";
 pub const TYPE: &str = "mimir-identity+jwt";
 /// Lifetime of one assertion, and how long before its expiry it stops being reused.
-pub const LIFETIME_SECONDS: u64 = 60;
+pub const LIFETIME_SECONDS: u64 = 30;
 const REUSE_MARGIN_SECONDS: u64 = 10;
-/// Distinct identities remembered; a miss only costs one signature.
+/// Distinct (identity, request) pairs remembered; a miss only costs one signature.
 const CACHE_ENTRIES: usize = 10_000;
 
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'static str,
     aud: &'static str,
+    src: &'a str,
     sub: &'a str,
     roles: &'a [String],
     clearance: &'static str,
     auth: &'static str,
+    htm: &'a str,
+    target_hash: &'a str,
     iat: u64,
     exp: u64,
+}
+
+/// The request an assertion is bound to, as the upstream receives it.
+pub struct Binding<'a> {
+    pub method: &'a str,
+    /// Path and query.
+    pub target: &'a [u8],
 }
 
 pub struct Asserter {
     key: EncodingKey,
     header: Header,
     config: IdentityConfig,
-    /// (auth, clearance, sub, roles) → (header value, exp).
+    /// (auth, clearance, sub, method, target hash, roles) → (header value, exp).
     cache: quick_cache::sync::Cache<String, (HeaderValue, u64)>,
 }
 
@@ -59,12 +74,24 @@ impl Asserter {
         })
     }
 
-    /// The assertion for `principal` at `now`, signed now or reused.
-    pub fn assert(&self, principal: &Principal, now: u64) -> anyhow::Result<HeaderValue> {
+    /// The assertion for `principal` making `request` at `now`, signed now or reused.
+    pub fn assert(
+        &self,
+        principal: &Principal,
+        request: &Binding,
+        now: u64,
+    ) -> anyhow::Result<HeaderValue> {
         let clearance = self.config.clearance_of(&principal.roles);
         let auth = auth_kind(principal);
-        let mut key = String::with_capacity(64);
-        for part in [auth, clearance.as_str(), principal.user_id.as_str()] {
+        let target_hash = target_hash(request.target);
+        let mut key = String::with_capacity(128);
+        for part in [
+            auth,
+            clearance.as_str(),
+            principal.qualified_id.as_str(),
+            request.method,
+            &target_hash,
+        ] {
             key.push_str(part);
             key.push('\n');
         }
@@ -74,7 +101,8 @@ impl Asserter {
                 return Ok(value);
             }
         }
-        let (value, exp) = self.sign(principal, clearance, auth, now)?;
+        let bound = (request.method, target_hash.as_str());
+        let (value, exp) = self.sign(principal, clearance, auth, bound, now)?;
         self.cache.insert(key, (value.clone(), exp));
         Ok(value)
     }
@@ -84,22 +112,32 @@ impl Asserter {
         principal: &Principal,
         clearance: Clearance,
         auth: &'static str,
+        (htm, target_hash): (&str, &str),
         now: u64,
     ) -> anyhow::Result<(HeaderValue, u64)> {
         let exp = now + LIFETIME_SECONDS;
+        let sub = principal.qualified_id.as_str();
         let claims = Claims {
             iss: ISSUER,
             aud: AUDIENCE,
-            sub: &principal.user_id,
+            src: sub.split_once(SEPARATOR).map_or("", |(source, _)| source),
+            sub,
             roles: &principal.roles,
             clearance: clearance.as_str(),
             auth,
+            htm,
+            target_hash,
             iat: now,
             exp,
         };
         let token = jsonwebtoken::encode(&self.header, &claims, &self.key)?;
         Ok((HeaderValue::try_from(token)?, exp))
     }
+}
+
+/// The `target_hash` claim: SHA-256 of the request target, base64url without padding.
+fn target_hash(target: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, target))
 }
 
 /// The `auth` claim: how the caller authenticated.
@@ -122,10 +160,12 @@ pub fn keygen(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::Path
 mod tests {
     use super::*;
     use jsonwebtoken::{DecodingKey, Validation};
+    use serde_json::json;
 
-    fn principal(user: &str, roles: &[&str], method: AuthMethod) -> Principal {
+    fn principal(user: &str, qualified: &str, roles: &[&str], method: AuthMethod) -> Principal {
         Principal {
             user_id: user.into(),
+            qualified_id: qualified.into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             method,
             issuer: Some("https://idp.example".into()),
@@ -144,10 +184,28 @@ mod tests {
             ..IdentityConfig::default()
         })
         .unwrap();
-        let alice = principal("alice", &["viewer", "developer"], AuthMethod::Jwt);
-        let first = asserter.assert(&alice, 1_000).unwrap();
-        assert_eq!(asserter.assert(&alice, 1_049).unwrap(), first);
-        assert_ne!(asserter.assert(&alice, 1_050).unwrap(), first);
+        let alice = principal(
+            "alice",
+            "idp|alice",
+            &["viewer", "developer"],
+            AuthMethod::Jwt,
+        );
+        let export = Binding {
+            method: "GET",
+            target: b"/api/privacy/export?user=idp%7Calice",
+        };
+        let first = asserter.assert(&alice, &export, 1_000).unwrap();
+        assert_eq!(asserter.assert(&alice, &export, 1_019).unwrap(), first);
+        assert_ne!(asserter.assert(&alice, &export, 1_020).unwrap(), first);
+        let erase = Binding {
+            method: "DELETE",
+            target: b"/api/privacy/user/idp%7Calice",
+        };
+        let other_request = asserter.assert(&alice, &erase, 1_000).unwrap();
+        assert_ne!(
+            other_request, first,
+            "bound to its request, not reused for another"
+        );
 
         let key = DecodingKey::from_ed_pem(public.as_bytes()).unwrap();
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -159,14 +217,20 @@ mod tests {
                 .unwrap();
         assert_eq!(token.header.typ.as_deref(), Some(TYPE));
         let c = token.claims;
-        assert_eq!(c["sub"], "alice");
-        assert_eq!(c["roles"], serde_json::json!(["viewer", "developer"]));
+        assert_eq!((&c["src"], &c["sub"]), (&json!("idp"), &json!("idp|alice")));
+        assert_eq!(c["roles"], json!(["viewer", "developer"]));
         assert_eq!(c["clearance"], "confidential");
         assert_eq!(c["auth"], "oidc");
-        assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 60);
+        assert_eq!(c["htm"], "GET");
+        // `printf %s TARGET | openssl dgst -sha256 -binary | basenc --base64url`, unpadded.
+        assert_eq!(
+            c["target_hash"],
+            "Xg6NalhS6ZDav7R2aO6pUX_scUj41qXANFGIo21joic"
+        );
+        assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 30);
 
-        let key_user = principal("apikey:ci", &[], AuthMethod::ApiKey);
-        let other = asserter.assert(&key_user, 1_000).unwrap();
+        let key_user = principal("apikey:ci", "apikey|ci", &[], AuthMethod::ApiKey);
+        let other = asserter.assert(&key_user, &export, 1_000).unwrap();
         let c =
             jsonwebtoken::decode::<serde_json::Value>(other.to_str().unwrap(), &key, &validation)
                 .unwrap()

@@ -384,12 +384,10 @@ impl Gateway {
                     match verdict {
                         Ok(principal) => {
                             // Authorization exists exactly when authentication does.
-                            let principal = match &self.authz {
+                            ctx.principal = Some(match &self.authz {
                                 Some(authz) => authz.grant(principal),
                                 None => principal,
-                            };
-                            identity::inject_identity(session.req_header_mut(), &principal, auth)?;
-                            ctx.principal = Some(principal);
+                            });
                         }
                         Err(Refused::Blocked(blocked)) => {
                             let (resp, body) = blocked.response(&ctx.request_id)?;
@@ -405,6 +403,10 @@ impl Gateway {
             }
         }
         identity::strip_credentials(session.req_header_mut())?;
+        if let (Some(auth), Some(principal)) = (&self.auth, &ctx.principal) {
+            // Once the target is final: the assertion is bound to it.
+            identity::inject_identity(session.req_header_mut(), principal, auth)?;
+        }
         Ok(false)
     }
 

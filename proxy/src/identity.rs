@@ -10,12 +10,13 @@ use http::header::{HeaderName, CONNECTION};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
+use crate::assertion::Binding;
 use crate::authn::credentials::{QUERY_CREDENTIALS, SESSION_COOKIE};
 use crate::authn::{Authenticator, Principal};
 use crate::forwarded::ClientChain;
 use crate::request_id;
 
-/// The verified user id and roles (comma-separated) the core receives.
+/// The verified user id (`<source>|<id>`) and roles (comma-separated) the core receives.
 pub const USER_ID: &str = "x-user-id";
 pub const USER_ROLES: &str = "x-user-roles";
 
@@ -97,17 +98,22 @@ pub fn set_forwarding_headers(
     Ok(())
 }
 
-/// Set the authenticated identity and, next to it, the signed assertion of it
-/// (docs/identity-assertion.md). Values were checked to be header-safe when the principal was
-/// built.
+/// Set the authenticated identity (`X-User-ID` is the source-qualified id) and, next to it, the
+/// signed assertion of it, bound to this request's method and target as forwarded: called after
+/// the last change to them (docs/identity-assertion.md). Values were checked to be header-safe
+/// when the principal was built.
 pub fn inject_identity(
     req: &mut RequestHeader,
     principal: &Principal,
     auth: &Authenticator,
 ) -> Result<()> {
-    req.insert_header(USER_ID, principal.user_id.as_str())?;
+    req.insert_header(USER_ID, principal.qualified_id.as_str())?;
     req.insert_header(USER_ROLES, principal.roles.join(","))?;
-    let (name, assertion) = auth.assertion(principal).map_err(|e| {
+    let request = Binding {
+        method: req.method.as_str(),
+        target: req.raw_path(),
+    };
+    let (name, assertion) = auth.assertion(principal, &request).map_err(|e| {
         pingora::Error::because(pingora::ErrorType::InternalError, "identity assertion", e)
     })?;
     req.insert_header(name.clone(), assertion)?;

@@ -153,7 +153,7 @@ async fn api_keys_from_the_cli_authenticate_and_revoke() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{name}: {}", proxy.log());
         let echo: Value = resp.json().await.unwrap();
-        assert_eq!(seen(&echo, "x-user-id"), ["apikey:ci-bot"]);
+        assert_eq!(seen(&echo, "x-user-id"), ["apikey|ci-bot"]);
         assert_eq!(seen(&echo, "x-user-roles"), ["developer,analyst"]);
         assert_eq!(seen(&echo, "authorization"), Vec::<&str>::new());
         assert_eq!(seen(&echo, "x-api-key"), Vec::<&str>::new());
@@ -213,7 +213,7 @@ async fn dev_users_log_in_and_get_proxy_tokens() {
         .json()
         .await
         .unwrap();
-    assert_eq!(seen(&echo, "x-user-id"), ["admin"]);
+    assert_eq!(seen(&echo, "x-user-id"), ["dev|admin"]);
     assert_eq!(seen(&echo, "x-user-roles"), ["admin,developer"]);
 
     // Form-encoded login (upstream's web UI) and the password grant for scripts.

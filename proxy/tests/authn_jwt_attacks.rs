@@ -1,13 +1,13 @@
 //! Bearer JWTs from an external issuer through the real proxy: a valid token passes with its
 //! roles, and every forged, tampered, expired or misdirected token gets 401 (never a panic, never
-//! the upstream). The issuer here is a small discovery + JWKS server; the real OpenID provider
-//! is exercised in `authn_oidc_provider.rs`.
+//! the upstream). The issuer here is a small discovery + JWKS server (`authn_harness::issuer`);
+//! the real OpenID provider is exercised in `authn_oidc_provider.rs`.
 
 mod authn_harness;
 #[allow(dead_code)]
 mod support;
 
-use authn_harness::issuer::serve_issuer;
+use authn_harness::issuer::serve as serve_issuer;
 use authn_harness::keys::{self, now};
 use authn_harness::AuthProxy;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -88,7 +88,9 @@ role_claims = ["realm_access.roles", "https://mimir.test/roles"]
             .unwrap();
         assert_eq!(resp.status(), 200, "{:?}: {}", key.alg, proxy.log());
         let echo: Value = resp.json().await.unwrap();
-        assert_eq!(echo["headers"]["x-user-id"][0], "alice");
+        // Known to the core by the issuer's host and port, its default source.
+        let source = issuer.trim_start_matches("http://");
+        assert_eq!(echo["headers"]["x-user-id"][0], format!("{source}|alice"));
         assert_eq!(echo["headers"]["x-user-roles"][0], "developer,analyst");
     }
     let hits_after_valid = upstream.hits();

@@ -46,7 +46,12 @@ role_claims = ["realm_access.roles"]
         .unwrap();
     assert_eq!(resp.status(), 200, "{}", proxy.log());
     let echo: Value = resp.json().await.unwrap();
-    assert_eq!(echo["headers"]["x-user-id"][0], "mcp-agent");
+    // Known to the core by the issuer's host and port, its default source.
+    let source = idp.issuer.trim_start_matches("http://");
+    assert_eq!(
+        echo["headers"]["x-user-id"][0],
+        format!("{source}|mcp-agent")
+    );
     assert_eq!(echo["headers"]["x-user-roles"][0], "developer");
     assert!(
         echo["headers"].get("authorization").is_none(),

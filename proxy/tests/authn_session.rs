@@ -11,7 +11,7 @@ use authn_harness::AuthProxy;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{RequestBuilder, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{await_status, Upstream, BIN};
@@ -142,7 +142,7 @@ async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_iden
     assert_eq!(resp.status(), 200, "{}", b.proxy.log());
     let echo: Value = resp.json().await.unwrap();
     let header = |name: &str| echo["headers"][name][0].as_str().unwrap_or("").to_owned();
-    assert_eq!(header("x-user-id"), "admin");
+    assert_eq!(header("x-user-id"), "dev|admin");
     assert_eq!(header("x-user-roles"), "admin,developer");
     assert_eq!(
         header("cookie"),
@@ -163,13 +163,24 @@ async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_iden
     .expect("the assertion verifies with the public key");
     assert_eq!(assertion.header.typ.as_deref(), Some("mimir-identity+jwt"));
     let claims = assertion.claims;
-    assert_eq!(claims["sub"], "admin");
-    assert_eq!(claims["roles"], serde_json::json!(["admin", "developer"]));
+    assert_eq!(
+        (&claims["src"], &claims["sub"]),
+        (&json!("dev"), &json!("dev|admin"))
+    );
+    assert_eq!(claims["roles"], json!(["admin", "developer"]));
     assert_eq!(claims["clearance"], "restricted");
     assert_eq!(claims["auth"], "dev");
+    // Bound to this request: `printf %s /api/nodes | openssl dgst -sha256 -binary`, base64url.
+    assert_eq!(
+        (&claims["htm"], &claims["target_hash"]),
+        (
+            &json!("GET"),
+            &json!("tmB3lozA8DFy29Kf5UKGopwRSUpN8ovCke3VyZimNHQ")
+        )
+    );
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
-        60
+        30
     );
 
     // A client-sent assertion never passes: the proxy replaces it with its own.

@@ -7,7 +7,7 @@
 //! Callers: API keys made with `mimir-proxy keys create` for the four shipped roles, a key with
 //! no roles (the RBAC `defaultRole`, viewer, applies) and anonymous. In paths, `{node}` and
 //! `{edge}` are fixtures made by the admin, `{self}` is the caller's own user id
-//! (`apikey:<name>`), `missing` names nothing.
+//! (`apikey|<name>`), `missing` names nothing.
 //!
 //! The core verifies the proxy's signed identity assertions (docs/identity-assertion.md), as
 //! deployed, so that it sees the caller's roles.
@@ -228,7 +228,7 @@ async fn setup() -> Matrix {
             Caller {
                 name,
                 key: Some(support::create_key(state.path(), name, roles)),
-                user: format!("apikey:{name}"),
+                user: format!("apikey|{name}"),
                 session: None,
             }
         })

@@ -9,7 +9,7 @@ mod authn_harness;
 #[allow(dead_code)]
 mod support;
 
-use authn_harness::issuer::serve_issuer;
+use authn_harness::issuer::serve as serve_issuer;
 use authn_harness::keys::{self, now};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -51,7 +51,7 @@ async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
     let (issuer, _) = serve_issuer(json!({"keys": [key.jwk]})).await;
     let mut opts = Options::to(core.addr.clone());
     opts.extra_toml = format!(
-        "{auth}resource = \"{RESOURCE}\"\n[[auth.issuers]]\nissuer = \"{issuer}\"\n\
+        "{auth}resource = \"{RESOURCE}\"\n[[auth.issuers]]\nissuer = \"{issuer}\"\nsource = \"corp\"\n\
          algorithms = [\"RS256\"]\nrole_claims = [\"groups\"]\n\
          [identity]\nsigning_key_file = \"{key}\"\n\
          [authz]\nrbac = \"{rbac}\"\nroutes = \"{routes}\"\n",
@@ -82,14 +82,14 @@ async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
     // (any signed-in caller may ask) and the core, told "viewer", refuses another user's.
     assert_eq!(
         status(
-            get("/api/privacy/export?user=mallory", &mallory)
+            get("/api/privacy/export?user=corp%7Cmallory", &mallory)
                 .await
                 .unwrap()
         ),
         StatusCode::OK
     );
     assert_eq!(
-        status(get("/api/privacy/export?user=bob", &mallory).await.unwrap()),
+        status(get("/api/privacy/export?user=corp%7Cbob", &mallory).await.unwrap()),
         StatusCode::FORBIDDEN
     );
     let secret = json!({"id": "secret-1", "type": "memory",
@@ -103,7 +103,7 @@ async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
 
     // The mapped admin may act for others and read restricted nodes.
     assert_eq!(
-        status(get("/api/privacy/export?user=bob", &admin).await.unwrap()),
+        status(get("/api/privacy/export?user=corp%7Cbob", &admin).await.unwrap()),
         StatusCode::OK
     );
     assert_eq!(

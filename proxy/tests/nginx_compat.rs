@@ -178,15 +178,18 @@ struct Setup {
 
 /// nginx runs `example`; `traffic`: extra policy sections (rate limits, IP lists).
 async fn setup(bin: &Path, example: &str, traffic: &str) -> Setup {
-    let core = support::start_core().await;
     let state = tempfile::tempdir().unwrap();
+    // As deployed: the core takes only assertions bound to the request it receives, so every
+    // request forwarded by nginx also shows that nginx forwards what the proxy signed for.
+    let identity = support::identity_keygen(state.path());
+    let core = support::start_enforcing_core(state.path()).await;
     let key = |role: &str| support::create_key(state.path(), role, role);
     let (viewer, developer, admin) = (key("viewer"), key("developer"), key("admin"));
     let mut opts = Options::to(core.addr.clone());
     // nginx connects from loopback: its X-Forwarded-For is believed.
     opts.trusted_proxies = r#"["127.0.0.1/32"]"#;
     opts.extra_toml = format!(
-        "{}{}\n{}{traffic}",
+        "{}{}\n{}{identity}{traffic}",
         support::auth_toml(state.path()),
         support::shipped_policy_toml(),
         support::audit_file_toml(&state.path().join("audit.log"))
@@ -283,7 +286,7 @@ impl Setup {
         assert_eq!(created.status(), StatusCode::CREATED, "{}", self.logs());
         let body = created.text().await.unwrap();
         assert!(
-            body.contains("apikey:developer") && !body.contains("mallory"),
+            body.contains("apikey|developer") && !body.contains("mallory"),
             "{body}"
         );
         refused

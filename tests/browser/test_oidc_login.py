@@ -37,7 +37,7 @@ def web_proxy(tmp_path_factory, asserted_core, idp, identity_keys):
     workdir = tmp_path_factory.mktemp("web-proxy")
     instance = Proxy(workdir, asserted_core.port, extra_toml=(
         auth_toml(workdir)
-        + f'[[auth.providers]]\nid = "testidp"\ndisplay_name = "Test IdP"\nissuer = "{idp}"\n'
+        + f'[[auth.providers]]\nid = "testidp"\ndisplay_name = "Test IdP"\nissuer = "{idp}"\nsource = "testidp"\n'
           f'client_id = "mimir-web"\nclient_secret = "web-secret"\nscopes = ["roles"]\nrole_claims = ["roles"]\n'
         + f'[identity]\nsigning_key_file = "{identity_keys / "identity.key"}"\n'
         + policy_toml()
@@ -105,12 +105,13 @@ def test_oidc_sign_in_reaches_the_core_and_sign_out_ends_it(browser, web_proxy, 
     assert "alice" not in session["value"], "the session cookie is encrypted"
 
     # A write through the session: the core (which only trusts signed assertions) attributes it to
-    # the provider's subject, with the developer role the ID token carried.
+    # the provider's subject, qualified by the provider's source, with the developer role the ID
+    # token carried.
     created = api(page, "POST", "/api/nodes", {"type": "memory", "properties": {"title": "from chromium"}})
     assert created["status"] in (200, 201), created
     node = json.loads(created["body"])
     node = node.get("node", node)
-    assert node["created_by"] == "alice"
+    assert node["created_by"] == "testidp|alice"
 
     # The same write without the CSRF token is refused before it reaches the core.
     refused = api(page, "POST", "/api/nodes", {"type": "memory", "properties": {"title": "forged"}}, csrf=False)

@@ -48,8 +48,10 @@ def test_sdk_with_client_credentials_token(auth_proxy, idp, tool_names):
         assert {tool.name for tool in listed.tools} == tool_names - {"memory_clear"}
         added = await ok(session, "memory_node", {"operation": "add", "type": "memory",
                                                   "properties": {"title": "via idp token"}})
-        # The core attributes the write to the token's subject, injected by the proxy.
-        assert added["node"].get("created_by") == "mcp-agent"
+        # The core attributes the write to the token's subject qualified by its source (by
+        # default the issuer's host and port), injected by the proxy.
+        source = urllib.parse.urlsplit(idp).netloc
+        assert added["node"].get("created_by") == f"{source}|mcp-agent"
 
     run(lambda: with_session(auth_proxy, body, headers={"Authorization": f"Bearer {token}"}))
 

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::governance::consent;
 use crate::governance::privacy::{self, Item};
-use crate::identity::{valid_user_id, Caller};
+use crate::identity::{valid_user_id, Caller, MAX_USER_ID_BYTES};
 use crate::mcp::confirm::{self, ConfirmError};
 use crate::state::{AppState, Scoped};
 use axum::body::{Body, Bytes};
@@ -23,9 +23,9 @@ const ERASE: &str = "privacy_erase";
 
 fn authorize(caller: &Caller, user: &str) -> Result<(), ApiError> {
     if !valid_user_id(user) {
-        return Err(ApiError::bad_request(
-            "user must be 1 to 256 bytes without control characters",
-        ));
+        return Err(ApiError::bad_request(format!(
+            "user must be 1 to {MAX_USER_ID_BYTES} bytes without control characters"
+        )));
     }
     if caller.is_admin() || caller.user_id.as_deref() == Some(user) {
         return Ok(());

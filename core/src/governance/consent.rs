@@ -12,7 +12,7 @@ const MAX_FLAGS: usize = 64;
 const MAX_FLAG_NAME: usize = 64;
 
 /// A fixed-length id per user (user ids may be as long as an id may be).
-fn node_id(user: &str) -> String {
+pub(crate) fn node_id(user: &str) -> String {
     let digest = Sha256::digest(user.as_bytes());
     format!("{NODE_TYPE}-{}", hex::encode(&digest[..16]))
 }

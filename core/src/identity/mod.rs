@@ -18,13 +18,17 @@ pub const USER_ID_HEADER: &str = "x-user-id";
 /// The role that may act on any user's privacy requests.
 pub const ADMIN_ROLE: &str = "admin";
 
-/// Non-empty, at most 256 bytes, no control characters.
+/// Longest user id: a subject of up to 256 bytes qualified by its source
+/// (docs/identity-assertion.md).
+pub const MAX_USER_ID_BYTES: usize = 512;
+
+/// Non-empty, at most [`MAX_USER_ID_BYTES`], no control characters.
 pub(crate) fn valid_user_id(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control)
+    !value.is_empty() && value.len() <= MAX_USER_ID_BYTES && !value.chars().any(char::is_control)
 }
 
 /// The verified user id from `X-User-ID`, or `None` when absent or malformed
-/// (empty, longer than 256 bytes, or containing control characters).
+/// (empty, longer than [`MAX_USER_ID_BYTES`], or containing control characters).
 pub fn actor(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(USER_ID_HEADER)?.to_str().ok()?.trim();
     valid_user_id(value).then(|| value.to_string())
@@ -68,10 +72,15 @@ pub async fn gate(State(state): State<AppState>, mut request: Request, next: Nex
     let presented = request.headers().get(config.identity_header.as_str());
     let caller = match (presented, state.verifier.as_deref()) {
         (Some(token), Some(verifier)) => {
+            let uri = request.uri();
+            let arrived = assertion::Request {
+                method: request.method().as_str(),
+                target: uri.path_and_query().map_or(uri.path(), |t| t.as_str()),
+            };
             let claims = match token
                 .to_str()
                 .map_err(|e| e.to_string())
-                .and_then(|t| verifier.verify(t))
+                .and_then(|t| verifier.verify(t, &arrived))
             {
                 Ok(claims) => claims,
                 Err(reason) => {
@@ -152,7 +161,7 @@ mod tests {
     fn reads_valid_and_rejects_malformed() {
         assert_eq!(actor(&headers("alice")).as_deref(), Some("alice"));
         assert_eq!(actor(&headers("   ")), None);
-        assert_eq!(actor(&headers(&"a".repeat(300))), None);
+        assert_eq!(actor(&headers(&"a".repeat(513))), None);
         assert_eq!(actor(&HeaderMap::new()), None);
     }
 }

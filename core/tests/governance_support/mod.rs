@@ -5,12 +5,15 @@
 pub mod audit;
 pub mod matrix;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use mimir_core::config::CoreConfig;
 use mimir_core::store::embedded::EmbeddedStore;
 use mimir_core::store::GraphStore;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tempfile::TempDir;
 
@@ -31,17 +34,19 @@ impl Keys {
         }
     }
 
-    /// An assertion as the proxy signs it, with `claims` merged over the valid defaults.
-    pub fn sign(&self, claims: Value) -> String {
-        self.sign_typed("mimir-identity+jwt", claims)
+    /// An assertion as the proxy signs it for `method` and `target` (path and query), with
+    /// `claims` merged over the valid defaults.
+    pub fn sign(&self, method: &str, target: &str, claims: Value) -> String {
+        self.sign_typed("mimir-identity+jwt", method, target, claims)
     }
 
     /// As [`Self::sign`], with header type `typ`.
-    pub fn sign_typed(&self, typ: &str, claims: Value) -> String {
+    pub fn sign_typed(&self, typ: &str, method: &str, target: &str, claims: Value) -> String {
         let now = chrono::Utc::now().timestamp();
         let mut all = json!({
-            "iss": "mimir-proxy", "aud": "mimir-core", "sub": "alice", "roles": ["viewer"],
-            "clearance": "internal", "auth": "oidc", "iat": now, "exp": now + 60,
+            "iss": "mimir-proxy", "aud": "mimir-core", "src": "idp", "sub": "idp|alice",
+            "roles": ["viewer"], "clearance": "internal", "auth": "oidc",
+            "htm": method, "target_hash": target_hash(target), "iat": now, "exp": now + 30,
         });
         for (key, value) in claims.as_object().expect("claims object") {
             all[key] = value.clone();
@@ -53,7 +58,13 @@ impl Keys {
     }
 }
 
-/// Who calls: a user with roles and a clearance (signed per request), or nobody.
+/// The `target_hash` claim of `target`: SHA-256, base64url without padding.
+pub fn target_hash(target: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(target.as_bytes()))
+}
+
+/// Who calls: a user (`<source>|<subject>`) with roles and a clearance (signed per request), or
+/// nobody.
 #[derive(Clone)]
 pub struct As {
     pub user: &'static str,
@@ -63,22 +74,22 @@ pub struct As {
 
 /// The shipped role → clearance defaults (docs/identity-assertion.md).
 pub const ADMIN: As = As {
-    user: "root",
+    user: "idp|root",
     roles: &["admin"],
     clearance: "restricted",
 };
 pub const DEVELOPER: As = As {
-    user: "dev",
+    user: "idp|dev",
     roles: &["developer"],
     clearance: "confidential",
 };
 pub const ANALYST: As = As {
-    user: "ann",
+    user: "idp|ann",
     roles: &["analyst"],
     clearance: "internal",
 };
 pub const GUEST: As = As {
-    user: "guest",
+    user: "idp|guest",
     roles: &["guest"],
     clearance: "public",
 };
@@ -140,13 +151,20 @@ pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
 
 impl Core {
     pub fn request(&self, method: Method, path: &str, who: Option<&As>) -> RequestBuilder {
-        let request = self.client.request(method, format!("{}{path}", self.base));
+        let url = reqwest::Url::parse(&format!("{}{path}", self.base)).expect("url");
+        // The target as sent (escaped where `path` was not), which the assertion is bound to.
+        let target = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let request = self.client.request(method.clone(), url);
         match who {
-            Some(who) => request.header(
-                HEADER,
-                self.keys
-                    .sign(json!({"sub": who.user, "roles": who.roles, "clearance": who.clearance})),
-            ),
+            Some(who) => {
+                let (source, _) = who.user.split_once('|').expect("a qualified user");
+                let claims = json!({"src": source, "sub": who.user, "roles": who.roles,
+                                    "clearance": who.clearance});
+                request.header(HEADER, self.keys.sign(method.as_str(), &target, claims))
+            }
             None => request,
         }
     }

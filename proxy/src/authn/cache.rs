@@ -56,6 +56,7 @@ mod tests {
     fn principal(exp: Option<u64>) -> Principal {
         Principal {
             user_id: "u".into(),
+            qualified_id: "i|u".into(),
             roles: vec![],
             method: AuthMethod::Jwt,
             issuer: None,

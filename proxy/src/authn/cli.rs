@@ -13,7 +13,8 @@ use super::{apikey, lockdown, now};
 pub enum KeysCommand {
     /// Create a key and print it once; only its hash is stored.
     Create {
-        /// Label shown in listings and used as the user id (`apikey:<name>`).
+        /// Label shown in listings and used as the user id (`apikey:<name>`; `apikey|<name>` for
+        /// the core).
         #[arg(long)]
         name: String,
         /// Comma-separated roles.

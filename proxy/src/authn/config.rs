@@ -57,6 +57,9 @@ pub struct AuthConfig {
 pub struct IssuerConfig {
     /// The `iss` value, exactly; discovery is read from `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
+    /// Source of this issuer's users in the core (`<source>|<user id>`); the issuer URL's host
+    /// and explicit port when absent (docs/identity-assertion.md).
+    pub source: Option<String>,
     /// Accepted `aud` values; empty means `[auth.resource]`.
     pub audiences: Vec<String>,
     /// Allowed signature algorithms (asymmetric only: RS*, PS*, ES256, ES384, EdDSA).
@@ -100,6 +103,7 @@ impl Default for IssuerConfig {
     fn default() -> Self {
         Self {
             issuer: String::new(),
+            source: None,
             audiences: Vec::new(),
             algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
             jwks_uri: None,
@@ -203,6 +207,7 @@ pub fn check(auth: &AuthConfig, listen_is_loopback: bool) -> Vec<(String, String
         }
     }
     issues.extend(super::login_config::check(&auth.session, &auth.providers));
+    issues.extend(super::source::check(auth));
     issues
 }
 

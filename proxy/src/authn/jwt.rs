@@ -16,6 +16,7 @@ use super::claims::{self, ClaimPath};
 use super::jwks::RemoteKeys;
 use super::keys::KeySet;
 use super::principal::{is_header_safe, AuthMethod, Principal};
+use super::source;
 
 /// The asymmetric algorithms an issuer may use. `none` and HMAC are never accepted: an HMAC
 /// "verified" with a public key is the classic algorithm-confusion forgery.
@@ -67,6 +68,8 @@ pub enum KeySource {
 
 pub struct IssuerPolicy {
     pub issuer: String,
+    /// The source of this issuer's users ([`super::source`]).
+    source: String,
     /// One prepared validation per allowed algorithm.
     validations: HashMap<Algorithm, Validation>,
     keys: KeySource,
@@ -80,6 +83,7 @@ impl IssuerPolicy {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         issuer: &str,
+        source: &str,
         audiences: &[String],
         algorithms: &[Algorithm],
         keys: KeySource,
@@ -103,6 +107,7 @@ impl IssuerPolicy {
             .collect();
         Self {
             issuer: issuer.to_owned(),
+            source: source.to_owned(),
             validations,
             keys,
             user_claim: ClaimPath::parse(user_claim),
@@ -199,6 +204,7 @@ impl JwtVerifier {
         roles.retain(|role| is_header_safe(role, true));
         Ok(Principal {
             user_id: user_id.to_owned(),
+            qualified_id: source::qualify(&policy.source, user_id),
             roles,
             method: AuthMethod::Jwt,
             issuer: Some(policy.issuer.clone()),

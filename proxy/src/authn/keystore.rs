@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::apikey;
 use super::principal::{is_header_safe, AuthMethod, Principal};
 use super::watch::Watched;
+use super::{apikey, source};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +95,7 @@ impl KeyStore {
         }
         Some(Principal {
             user_id: format!("apikey:{}", record.name),
+            qualified_id: source::qualify(source::API_KEY, &record.name),
             roles: record
                 .roles
                 .iter()

@@ -38,6 +38,9 @@ pub struct ProviderConfig {
     pub display_name: String,
     /// OpenID issuer; endpoints and keys come from its discovery document.
     pub issuer: String,
+    /// Source of this issuer's users in the core, as in `[[auth.issuers]]` (the same for
+    /// every entry of one issuer).
+    pub source: Option<String>,
     pub client_id: String,
     pub client_secret: Option<String>,
     /// File holding the client secret (preferred over `client_secret`).
@@ -61,6 +64,7 @@ impl Default for ProviderConfig {
             id: String::new(),
             display_name: String::new(),
             issuer: String::new(),
+            source: None,
             client_id: String::new(),
             client_secret: None,
             client_secret_file: None,

@@ -28,13 +28,14 @@ pub mod redirect;
 pub mod revoked;
 pub mod routes;
 pub mod session;
+pub mod source;
 mod watch;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::assertion::Asserter;
+use crate::assertion::{Asserter, Binding};
 use crate::config::ProxyConfig;
 use cache::TokenCache;
 use config::AuthConfig;
@@ -49,6 +50,7 @@ use oidc::Provider;
 use password_checks::PasswordChecks;
 pub use principal::{AuthMethod, Principal};
 use session::{SessionData, Sessions};
+use source::Sources;
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,8 @@ pub struct Authenticator {
     pub password_checks: PasswordChecks,
     pub local: LocalIssuer,
     pub sessions: Sessions,
+    /// The source of each issuer's users.
+    sources: Sources,
     /// OpenID providers for browser sign-in.
     pub providers: Vec<Provider>,
     asserter: Asserter,
@@ -116,8 +120,10 @@ impl Authenticator {
             &audience,
             auth.token_lifetime_seconds,
         )?;
+        let sources = Sources::new(auth);
         let mut policies = vec![IssuerPolicy::new(
             issuer::ISSUER,
+            source::DEV,
             std::slice::from_ref(&audience),
             &[jsonwebtoken::Algorithm::EdDSA],
             KeySource::Static(local.key_set()),
@@ -139,8 +145,11 @@ impl Authenticator {
                 Duration::from_secs(auth.jwks_refresh_seconds),
                 Duration::from_secs(auth.jwks_min_refresh_seconds),
             )?;
+            // Every configured issuer has a source; the fallback is never taken.
+            let source = sources.of(&issuer.issuer).unwrap_or(&issuer.issuer);
             policies.push(IssuerPolicy::new(
                 &issuer.issuer,
+                source,
                 &issuer.effective_audiences(&auth.resource),
                 &algorithms,
                 KeySource::Remote(Arc::new(remote)),
@@ -160,6 +169,7 @@ impl Authenticator {
             password_checks: PasswordChecks::new(&auth.password_checks),
             local,
             sessions: Sessions::new(&auth.session)?,
+            sources,
             providers: auth
                 .providers
                 .iter()
@@ -200,7 +210,11 @@ impl Authenticator {
                     tracing::info!(reason = why, "session request refused by the CSRF check");
                     AuthFailure::CrossSite("cross-site request refused (CSRF check)")
                 })?;
-                Arc::new(self.sessions.principal(data, now))
+                let source = self.sources.of(&data.iss).ok_or_else(|| {
+                    AuthFailure::Invalid("session of an issuer no longer configured".into())
+                })?;
+                let qualified_id = source::qualify(source, &data.sub);
+                Arc::new(self.sessions.principal(data, qualified_id, now))
             }
         };
         if self.revocable(&principal) && self.lockdown.revokes(principal.issued_at) {
@@ -223,11 +237,16 @@ impl Authenticator {
             .unwrap_or_else(|_| format!("https://{host}"))
     }
 
-    /// The identity assertion header for the core (docs/identity-assertion.md).
-    pub fn assertion(&self, principal: &Principal) -> anyhow::Result<(&HeaderName, HeaderValue)> {
+    /// The identity assertion header for the core (docs/identity-assertion.md), bound to
+    /// `request`.
+    pub fn assertion(
+        &self,
+        principal: &Principal,
+        request: &Binding,
+    ) -> anyhow::Result<(&HeaderName, HeaderValue)> {
         Ok((
             &self.identity_header,
-            self.asserter.assert(principal, now())?,
+            self.asserter.assert(principal, request, now())?,
         ))
     }
 
@@ -259,5 +278,41 @@ impl Authenticator {
             .iter()
             .map(|i| i.issuer.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `auth`'s answer to a request carrying the session cookie of `data`.
+    async fn with_session(
+        auth: &Authenticator,
+        data: &SessionData,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        let set_cookie = &auth.sessions.cookies(data)[0];
+        let pair = set_cookie.split(';').next().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::COOKIE, pair.parse().unwrap());
+        auth.authenticate_request(&headers, None, "GET", "localhost")
+            .await
+    }
+
+    #[tokio::test]
+    async fn sessions_are_qualified_by_their_issuer_and_refused_once_it_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ProxyConfig::default();
+        config.auth.keys_file = dir.path().join("keys.json");
+        config.auth.lockdown_file = dir.path().join("lockdown");
+        let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
+        let dev = auth.sessions.start("alice", &[], issuer::ISSUER, "", now());
+        let principal = with_session(&auth, &dev).await.unwrap();
+        assert_eq!(principal.qualified_id, "dev|alice");
+        let removed = "https://removed.example";
+        let orphan = auth.sessions.start("alice", &[], removed, "gone", now());
+        assert!(matches!(
+            with_session(&auth, &orphan).await,
+            Err(AuthFailure::Invalid(_))
+        ));
     }
 }

@@ -24,7 +24,12 @@ impl AuthMethod {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
+    /// The id the credential names (an API key's is `apikey:<name>`): what the proxy logs,
+    /// audits and meters.
     pub user_id: String,
+    /// `<source>|<id>` ([`super::source`]): the id the core and the upstream know the caller
+    /// by, unique across issuers, dev users and API keys.
+    pub qualified_id: String,
     pub roles: Vec<String>,
     pub method: AuthMethod,
     /// The token's issuer (JWT and session).

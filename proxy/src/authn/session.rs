@@ -148,9 +148,9 @@ impl Sessions {
         self.revoked.revoke(Revoked::id(&data.csrf), data.exp, now);
     }
 
-    /// The principal of an open session, with a renewed cookie when the idle window should
-    /// slide.
-    pub fn principal(&self, mut data: SessionData, now: u64) -> Principal {
+    /// The principal of an open session (known to the core as `qualified_id`), with a renewed
+    /// cookie when the idle window should slide.
+    pub fn principal(&self, mut data: SessionData, qualified_id: String, now: u64) -> Principal {
         let renew_after = RENEW_AFTER_SECONDS.min(self.idle / 2);
         let refresh_cookie = (now >= data.seen + renew_after).then(|| {
             data.seen = now;
@@ -164,6 +164,7 @@ impl Sessions {
         });
         Principal {
             user_id: data.sub,
+            qualified_id,
             roles: data.roles,
             method: AuthMethod::Session,
             issuer: Some(data.iss),
@@ -284,9 +285,10 @@ mod tests {
     fn use_slides_the_idle_window() {
         let s = sessions();
         let data = s.start("alice", &[], "i", "", 1000);
-        let p = s.principal(s.open(&value(&s.cookies(&data)[0]), 1030).unwrap(), 1030);
+        let open = |now| s.open(&value(&s.cookies(&data)[0]), now).unwrap();
+        let p = s.principal(open(1030), "i|alice".into(), 1030);
         assert!(p.refresh_cookie.is_none(), "renewed at most once a minute");
-        let p = s.principal(s.open(&value(&s.cookies(&data)[0]), 1500).unwrap(), 1500);
+        let p = s.principal(open(1500), "i|alice".into(), 1500);
         let renewed = value(p.refresh_cookie.as_deref().unwrap());
         assert_eq!(s.open(&renewed, 2000).unwrap().seen, 1500);
         assert_eq!(s.open(&renewed, 2100), Err(SessionError::Idle));

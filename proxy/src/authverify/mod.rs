@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::assertion::Binding;
 use crate::audit::authn_trail::{Attempt, AuthTrail};
 use crate::audit::{Audit, AuditEvent, RequestInfo};
 use crate::authn::routes::{self, Route};
@@ -242,7 +243,12 @@ impl AuthVerify {
             verdict.principal = Some(principal);
             return verdict;
         }
-        let assertion = match self.auth.assertion(&principal) {
+        // nginx forwards exactly this method and target (`$mimir_target`) to the core.
+        let request = Binding {
+            method: &original.method,
+            target: original.target.as_bytes(),
+        };
+        let assertion = match self.auth.assertion(&principal, &request) {
             Ok(assertion) => assertion,
             Err(e) => {
                 tracing::error!(request_id = %request_id, "identity assertion: {e:#}");
@@ -253,7 +259,7 @@ impl AuthVerify {
         };
         Verdict {
             response: reply::allowed(
-                Some((&principal.user_id, &principal.roles)),
+                Some((&principal.qualified_id, &principal.roles)),
                 &original.target,
                 Some(assertion),
                 request_id,

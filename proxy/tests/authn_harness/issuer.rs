@@ -1,5 +1,5 @@
-//! A small OpenID issuer for bearer-token tests: discovery and a JWKS, nothing else (the real
-//! OpenID provider is in `idp`).
+//! A minimal OpenID issuer on a free loopback port: discovery and a fixed JWKS, enough for the
+//! proxy to verify tokens signed with `keys`.
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Serves discovery and a JWKS at `http://127.0.0.1:<port>`; counts every request.
-pub async fn serve_issuer(jwks: Value) -> (String, Arc<AtomicUsize>) {
+pub async fn serve(jwks: Value) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let hits = Arc::new(AtomicUsize::new(0));

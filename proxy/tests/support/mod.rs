@@ -622,6 +622,32 @@ pub async fn start_core_with(env: &[(&str, &std::ffi::OsStr)]) -> Core {
     }
 }
 
+/// A new identity key pair in `dir` (`identity.key`, `identity.pub`, from `mimir-proxy
+/// identity-keygen`); returns the proxy's `[identity]` section signing with it.
+pub fn identity_keygen(dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["identity-keygen", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "identity-keygen: {out:?}");
+    let key = dir.join("identity.key");
+    format!("[identity]\nsigning_key_file = \"{}\"\n", key.display())
+}
+
+/// [`start_core`] as deployed: it requires assertions signed with the pair
+/// [`identity_keygen`] made in `dir`.
+pub async fn start_enforcing_core(dir: &Path) -> Core {
+    start_core_with(&[
+        (
+            "MIMIR_PROXY_PUBLIC_KEY_FILE",
+            dir.join("identity.pub").as_os_str(),
+        ),
+        ("MIMIR_REQUIRE_PROXY_IDENTITY", "true".as_ref()),
+    ])
+    .await
+}
+
 /// The `[auth]` section keeping API keys and the lockdown mark in `dir`.
 pub fn auth_toml(dir: &Path) -> String {
     format!(
