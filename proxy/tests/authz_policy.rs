@@ -52,6 +52,7 @@ fn decide_raw(
 fn granted(authz: &Authorizer, presented: &[String]) -> Vec<String> {
     let principal = Principal {
         user_id: "u".into(),
+        qualified_id: "test|u".into(),
         roles: presented.to_vec(),
         method: AuthMethod::Jwt,
         issuer: None,
