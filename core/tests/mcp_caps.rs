@@ -13,7 +13,7 @@ const FLOOD_SESSIONS: usize = 1100;
 const FLOOD_CONFIRMATIONS: usize = 4200;
 
 const MALLORY: As = As {
-    user: "mallory",
+    user: "idp|mallory",
     roles: &["developer"],
     clearance: "confidential",
 };
@@ -22,9 +22,11 @@ const MALLORY: As = As {
 async fn initialize(core: &Core, user: &str) -> (StatusCode, Option<String>, Value) {
     let body = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
         "protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
-    let token = core
-        .keys
-        .sign(json!({"sub": user, "roles": ["developer"], "clearance": "confidential"}));
+    let token = core.keys.sign(
+        "POST",
+        "/mcp",
+        json!({"sub": user, "roles": ["developer"], "clearance": "confidential"}),
+    );
     let response = core
         .client
         .post(format!("{}/mcp", core.base))
@@ -119,14 +121,14 @@ async fn a_full_session_store_refuses_new_users_with_503() {
     // 16 users × 64 sessions fill the 1024 slots (bob holds one, so the last user gets 63).
     for user in 0..16 {
         for _ in 0..64 {
-            let (status, _, body) = initialize(&core, &format!("user-{user}")).await;
+            let (status, _, body) = initialize(&core, &format!("idp|user-{user}")).await;
             if status != StatusCode::OK {
                 assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
                 assert_eq!(user, 15, "only the last slot is missing");
             }
         }
     }
-    let (status, session, body) = initialize(&core, "carol").await;
+    let (status, session, body) = initialize(&core, "idp|carol").await;
     assert_eq!(
         (
             status,

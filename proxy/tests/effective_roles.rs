@@ -89,7 +89,11 @@ async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
         StatusCode::OK
     );
     assert_eq!(
-        status(get("/api/privacy/export?user=corp%7Cbob", &mallory).await.unwrap()),
+        status(
+            get("/api/privacy/export?user=corp%7Cbob", &mallory)
+                .await
+                .unwrap()
+        ),
         StatusCode::FORBIDDEN
     );
     let secret = json!({"id": "secret-1", "type": "memory",
@@ -103,7 +107,11 @@ async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
 
     // The mapped admin may act for others and read restricted nodes.
     assert_eq!(
-        status(get("/api/privacy/export?user=corp%7Cbob", &admin).await.unwrap()),
+        status(
+            get("/api/privacy/export?user=corp%7Cbob", &admin)
+                .await
+                .unwrap()
+        ),
         StatusCode::OK
     );
     assert_eq!(
