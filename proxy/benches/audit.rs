@@ -3,11 +3,12 @@
 
 use mimir_proxy::audit::config::{AuditConfig, Destination, Durability};
 use mimir_proxy::audit::{rotate, Audit, AuditEvent, RequestInfo};
+use mimir_proxy::authz::{mcp, McpRequest};
 use std::time::{Duration, Instant};
 
 const PRODUCERS: usize = 4;
 
-fn event(i: usize, roles: &[String]) -> AuditEvent {
+fn event(i: usize, roles: &[String], mcp: &McpRequest) -> AuditEvent {
     AuditEvent::request(&RequestInfo {
         method: "POST",
         path: "/mcp",
@@ -18,8 +19,7 @@ fn event(i: usize, roles: &[String]) -> AuditEvent {
         user_agent: Some("mcp-client/1.4 (python-httpx)"),
         user_id: Some("alice@example.com"),
         roles,
-        mcp_method: Some("tools/call"),
-        mcp_tool: Some("memory_node"),
+        mcp: Some(mcp),
     })
 }
 
@@ -46,8 +46,10 @@ fn run(mode: Durability, total: usize, concurrency: usize) -> f64 {
                 let audit = audit.clone();
                 tokio::spawn(async move {
                     let roles = vec!["developer".to_string(), "analyst".to_string()];
+                    let call = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"memory_node","arguments":{"operation":"get","id":"n1"}}}"#;
+                    let call = mcp::parse(call, 4096, 1).expect("an MCP call");
                     for i in 0..per_task {
-                        let e = event(t * per_task + i, &roles);
+                        let e = event(t * per_task + i, &roles, &call);
                         let written = match mode {
                             Durability::Async => audit.record(e).await,
                             Durability::Strict => audit.record_durable(e).await,

@@ -617,8 +617,7 @@ impl Gateway {
                 .and_then(|v| v.to_str().ok()),
             user_id,
             roles,
-            mcp_method: ctx.mcp.as_ref().and_then(McpRequest::first_method),
-            mcp_tool: ctx.mcp.as_ref().and_then(McpRequest::first_tool),
+            mcp: ctx.mcp.as_ref(),
         })
     }
 

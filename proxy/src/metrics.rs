@@ -2,10 +2,13 @@
 //! Every label has a bounded set of values so a client cannot blow up the series count.
 //! The security signals (failed authentications, brute-force blocks, denials, requests per
 //! user, response sizes) feed docs/monitoring/alerts.yml and the Grafana dashboard there.
+//! Requests per user carry user ids, personal data on an endpoint without authentication: that
+//! series exists only with `metrics.user_labels = true`.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -26,6 +29,14 @@ const RESPONSE_SIZE_BUCKETS: &[f64] = &[
     268435456.0,
     1073741824.0,
 ];
+
+/// `[metrics]` in the policy file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Export `mimir_proxy_user_requests_total`, labelled with user ids. Off by default.
+    pub user_labels: bool,
+}
 
 /// Why a request was refused, for `mimir_proxy_denials_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,14 +84,55 @@ pub struct Metrics {
     auth_failures: IntCounterVec,
     bruteforce_blocks: IntCounterVec,
     denials: IntCounterVec,
-    user_requests: IntCounterVec,
-    /// Users that have their own `user` series (at most [`MAX_USER_SERIES`]).
-    users: RwLock<HashSet<String>>,
+    /// Only with `metrics.user_labels`.
+    user_requests: Option<UserSeries>,
     response_bytes: HistogramVec,
 }
 
+/// Authenticated requests per user id.
+struct UserSeries {
+    counter: IntCounterVec,
+    /// Users that have their own `user` series (at most [`MAX_USER_SERIES`]).
+    users: RwLock<HashSet<String>>,
+}
+
+impl UserSeries {
+    fn new() -> prometheus::Result<Self> {
+        let counter = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_user_requests_total",
+                "Authenticated requests by user (the first 500 users seen; later ones as user=\"other\")",
+            ),
+            &["user"],
+        )?;
+        Ok(Self {
+            counter,
+            users: RwLock::new(HashSet::new()),
+        })
+    }
+
+    fn inc(&self, user: &str) {
+        let label = self.label(user);
+        self.counter.with_label_values(&[label.as_str()]).inc();
+    }
+
+    /// The user's own label while fewer than [`MAX_USER_SERIES`] users have one.
+    fn label(&self, user: &str) -> String {
+        let known = |users: &HashSet<String>| users.contains(user);
+        if known(&self.users.read().unwrap_or_else(|e| e.into_inner())) {
+            return user.to_owned();
+        }
+        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
+        if known(&users) || users.len() < MAX_USER_SERIES {
+            users.insert(user.to_owned());
+            return user.to_owned();
+        }
+        OTHER_USER.to_owned()
+    }
+}
+
 impl Metrics {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(cfg: &MetricsConfig) -> anyhow::Result<Self> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
             Opts::new(
@@ -134,13 +186,7 @@ impl Metrics {
             ),
             &["reason"],
         )?;
-        let user_requests = IntCounterVec::new(
-            Opts::new(
-                "mimir_proxy_user_requests_total",
-                "Authenticated requests by user (the first 500 users seen; later ones as user=\"other\")",
-            ),
-            &["user"],
-        )?;
+        let user_requests = cfg.user_labels.then(UserSeries::new).transpose()?;
         let response_bytes = HistogramVec::new(
             HistogramOpts::new(
                 "mimir_proxy_response_bytes",
@@ -156,7 +202,9 @@ impl Metrics {
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(bruteforce_blocks.clone()))?;
         registry.register(Box::new(denials.clone()))?;
-        registry.register(Box::new(user_requests.clone()))?;
+        if let Some(series) = &user_requests {
+            registry.register(Box::new(series.counter.clone()))?;
+        }
         registry.register(Box::new(response_bytes.clone()))?;
         Ok(Self {
             registry,
@@ -168,7 +216,6 @@ impl Metrics {
             bruteforce_blocks,
             denials,
             user_requests,
-            users: RwLock::new(HashSet::new()),
             response_bytes,
         })
     }
@@ -190,31 +237,14 @@ impl Metrics {
     /// An authenticated request, and the size of the response body it got (`None` when the
     /// proxy answered itself).
     pub fn observe_caller(&self, route: &str, user: Option<&str>, response_bytes: Option<u64>) {
-        if let Some(user) = user {
-            let label = self.user_label(user);
-            self.user_requests
-                .with_label_values(&[label.as_str()])
-                .inc();
+        if let (Some(series), Some(user)) = (&self.user_requests, user) {
+            series.inc(user);
         }
         if let Some(bytes) = response_bytes {
             self.response_bytes
                 .with_label_values(&[route])
                 .observe(bytes as f64);
         }
-    }
-
-    /// The user's own label while fewer than [`MAX_USER_SERIES`] users have one.
-    fn user_label(&self, user: &str) -> String {
-        let known = |users: &HashSet<String>| users.contains(user);
-        if known(&self.users.read().unwrap_or_else(|e| e.into_inner())) {
-            return user.to_owned();
-        }
-        let mut users = self.users.write().unwrap_or_else(|e| e.into_inner());
-        if known(&users) || users.len() < MAX_USER_SERIES {
-            users.insert(user.to_owned());
-            return user.to_owned();
-        }
-        OTHER_USER.to_owned()
     }
 
     pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
@@ -273,7 +303,7 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text() {
-        let m = Metrics::new().unwrap();
+        let m = Metrics::new(&MetricsConfig::default()).unwrap();
         m.observe_request("api", 200, Duration::from_millis(3));
         m.upstream_error("connect");
         m.tls_reload(true);
@@ -285,8 +315,18 @@ mod tests {
     }
 
     #[test]
+    fn no_user_ids_by_default() {
+        let m = Metrics::new(&MetricsConfig::default()).unwrap();
+        m.observe_caller("api", Some("alice@example.com"), Some(10));
+        let text = String::from_utf8(m.render()).unwrap();
+        assert!(!text.contains("alice"), "{text}");
+        assert!(!text.contains("mimir_proxy_user_requests_total"));
+        assert!(text.contains(r#"mimir_proxy_response_bytes_count{route="api"} 1"#));
+    }
+
+    #[test]
     fn user_series_are_capped() {
-        let m = Metrics::new().unwrap();
+        let m = Metrics::new(&MetricsConfig { user_labels: true }).unwrap();
         for i in 0..MAX_USER_SERIES + 10 {
             m.observe_caller("api", Some(&format!("user-{i}")), Some(10));
         }

@@ -61,7 +61,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     let cert = Arc::new(
         ReloadableCert::load(&config.tls.cert, &config.tls.key).context("TLS certificate")?,
     );
-    let metrics = Arc::new(Metrics::new()?);
+    let metrics = Arc::new(Metrics::new(&config.metrics)?);
     let audit = Audit::start(&config.audit).context("audit log")?;
 
     let conf = ServerConf {

@@ -2,7 +2,8 @@
 //! refused API key, a brute-force block, denials by authorization, IP list and rate limit,
 //! authenticated requests with responses), every metric the alert rules and the Grafana
 //! dashboard name is in the proxy's `/metrics`, and `promtool check rules` accepts the rules
-//! (a structural check stands in where promtool is not installed).
+//! (a structural check stands in where promtool is not installed). By default no metric names a
+//! user.
 
 #[allow(dead_code)]
 mod support;
@@ -44,6 +45,7 @@ fn exposed(metrics: &str) -> BTreeSet<String> {
 fn traffic_toml(state: &Path) -> String {
     format!(
         "{}\n{}\
+         [metrics]\nuser_labels = true\n\
          [traffic]\nper_ip = {{ requests = 1000, per = \"minute\", burst = 1000 }}\n\
          [[traffic.groups]]\nname = \"secret\"\npaths = [\"/api/secret/**\"]\n\
          deny = [\"127.0.0.1/32\", \"::1/128\"]\n\
@@ -135,6 +137,34 @@ async fn every_metric_in_the_rules_and_dashboard_is_exported() {
     assert!(metrics.contains(r#"le="10485760""#));
 
     check_rules(&monitoring().join("alerts.yml"), &rules);
+}
+
+/// `/metrics` is unauthenticated: without `metrics.user_labels` it carries no user id.
+#[tokio::test]
+async fn default_metrics_name_no_user() {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let key = support::create_key(state.path(), "carol-7f3a", "admin");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = support::auth_toml(state.path());
+    let proxy = Proxy::start(opts).await;
+    let client = proxy.client();
+    for _ in 0..2 {
+        let resp = client
+            .get(proxy.url("/api/nodes/1"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", proxy.log());
+    }
+    // The authenticated requests were observed, under no user label.
+    let metrics = proxy
+        .metrics(&[r#"mimir_proxy_response_bytes_count{route="api"} 2"#])
+        .await;
+    assert!(!metrics.contains("carol-7f3a"), "{metrics}");
+    assert!(!metrics.contains("user="), "{metrics}");
+    assert!(!metrics.contains("mimir_proxy_user_requests_total"));
 }
 
 fn check_rules(path: &Path, rules: &str) {

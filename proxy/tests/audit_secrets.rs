@@ -48,8 +48,7 @@ async fn secrets_never_appear_in_audit_output() {
             user_agent: Some("agent"),
             user_id: Some("alice"),
             roles: &roles,
-            mcp_method: None,
-            mcp_tool: None,
+            mcp: None,
         }),
         AuditEvent::login("alice", &roles, "password"),
         AuditEvent::logout("alice"),
@@ -96,7 +95,7 @@ async fn secrets_never_appear_in_audit_output() {
 #[tokio::test]
 async fn authentication_records_carry_no_secret() {
     use mimir_proxy::audit::authn_trail::{Attempt, AuthTrail};
-    use mimir_proxy::metrics::Metrics;
+    use mimir_proxy::metrics::{Metrics, MetricsConfig};
     use mimir_proxy::ratelimit::bruteforce::Credential;
     use mimir_proxy::ratelimit::config::TrafficConfig;
     use std::sync::Arc;
@@ -107,7 +106,7 @@ async fn authentication_records_carry_no_secret() {
     let trail = AuthTrail::new(
         &TrafficConfig::default(),
         audit.clone(),
-        Arc::new(Metrics::new().unwrap()),
+        Arc::new(Metrics::new(&MetricsConfig::default()).unwrap()),
     );
     let attempt = Attempt {
         ip: [198, 51, 100, 7].into(),

@@ -98,6 +98,20 @@ fn wrong_type_in_inline_table() {
 }
 
 #[test]
+fn metrics_options_are_located() {
+    let err = error("[metrics]\nuser_labels = \"yes\"\n");
+    assert_eq!(
+        err,
+        "bad.toml:2:15: metrics.user_labels: invalid type: string \"yes\", expected a boolean"
+    );
+    let err = error("[metrics]\nuser_label = true\n");
+    assert_starts(
+        &err,
+        "bad.toml:2:1: metrics.user_label: unknown field `user_label`",
+    );
+}
+
+#[test]
 fn unknown_field() {
     let err = error("[server]\nthreads = 4\n\n[upstream]\n  adress = \"core:8081\"\n");
     assert_starts(

@@ -1,5 +1,5 @@
-//! The gateway writes one audit record per request, with the authenticated user and the status,
-//! and the file passes `mimir-proxy audit verify`.
+//! The gateway writes one audit record per request, with the authenticated user, the status and
+//! every message of an MCP body, and the file passes `mimir-proxy audit verify`.
 
 #[allow(dead_code)]
 mod support;
@@ -158,6 +158,64 @@ async fn every_request_is_audited_with_user_and_status() {
     assert_eq!(refused["event.outcome"], "failure");
     assert!(refused.get("user.id").is_none());
     assert!(!text.contains("secret"));
+}
+
+/// Every message of an MCP batch is on record with its method, tool and operation (a delete
+/// behind a get included); a single message keeps the flat `mcp.*` fields too.
+#[tokio::test]
+async fn every_message_of_an_mcp_batch_is_audited() {
+    let mut a = start("agent", "developer").await;
+    let (proxy, key) = (&a.proxy, &a.key);
+    let client = proxy.client();
+    let call = |id: u32, tool: &str, operation: &str| {
+        serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"operation": operation, "id": "n1"}}})
+    };
+    let post = |body: serde_json::Value| {
+        proxy
+            .request(&client, reqwest::Method::POST, "/mcp", Some(key))
+            .json(&body)
+            .send()
+    };
+    let batch = serde_json::json!([
+        call(1, "memory_node", "get"),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        call(2, "memory_node", "delete"),
+        call(3, "todo", "delete"),
+    ]);
+    assert_eq!(post(batch).await.unwrap().status(), 200, "{}", proxy.log());
+    let single = call(4, "memory_edge", "neighbors");
+    assert_eq!(post(single).await.unwrap().status(), 200);
+
+    let text = a.stop();
+    let records: Vec<_> = request_records(&text)
+        .into_iter()
+        .filter(|r| r["url.path"] == "/mcp")
+        .collect();
+    assert_eq!(records.len(), 2, "{text}");
+    let batch = &records[0];
+    assert_eq!(
+        batch["mcp.messages"],
+        serde_json::json!([
+            {"method": "tools/call", "tool": "memory_node", "operation": "get"},
+            {"method": "notifications/initialized"},
+            {"method": "tools/call", "tool": "memory_node", "operation": "delete"},
+            {"method": "tools/call", "tool": "todo", "operation": "delete"},
+        ]),
+        "{batch}"
+    );
+    // The flat fields name the first call, as they always did.
+    assert_eq!(batch["mcp.method"], "tools/call");
+    assert_eq!(batch["mcp.tool"], "memory_node");
+    assert_eq!(batch["mcp.operation"], "get");
+    let single = &records[1];
+    assert_eq!(single["mcp.method"], "tools/call");
+    assert_eq!(single["mcp.tool"], "memory_edge");
+    assert_eq!(single["mcp.operation"], "neighbors");
+    assert_eq!(
+        single["mcp.messages"],
+        serde_json::json!([{"method": "tools/call", "tool": "memory_edge", "operation": "neighbors"}])
+    );
 }
 
 /// Runs `mimir-proxy <args>` with the config `support::create_key` wrote into `state`.

@@ -1,7 +1,8 @@
 //! Traffic controls in the gateway: the request after the per-IP burst is answered 429 with
 //! `Retry-After` and the rate-limit fields, allowed responses report what is left, a route
 //! group's deny list refuses the client with 403, and both refusals are in the audit log. An
-//! IPv6 client is limited by its network (`traffic.ipv6_prefix`), not per address.
+//! IPv6 client is limited by its network (`traffic.ipv6_prefix`), not per address; an MCP batch
+//! is charged one unit of a tool's limit per call.
 
 #[allow(dead_code)]
 mod support;
@@ -171,4 +172,69 @@ async fn an_ipv6_client_is_limited_by_its_network() {
         "the next /56"
     );
     assert_eq!(get("192.0.2.1").await.unwrap().status(), 200);
+}
+
+/// A `tools/call` batch of `memory_node` gets, one per id.
+fn batch(ids: &[u32]) -> serde_json::Value {
+    let calls: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+                "name": "memory_node", "arguments": {"operation": "get", "id": format!("n{id}")}}})
+        })
+        .collect();
+    serde_json::Value::Array(calls)
+}
+
+/// A tool limited to a burst of 3: a batch costs one per call, a batch that does not fit is
+/// refused whole and costs nothing, and one larger than the burst is never let through.
+#[tokio::test]
+async fn a_tool_limit_counts_every_call_of_a_batch() {
+    let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let key = support::create_key(state.path(), "agent", "analyst");
+    let mut opts = Options::new(&upstream);
+    opts.extra_toml = format!(
+        "{}[traffic.mcp_tools.tools]\n\
+         memory_node = {{ requests = 1, per = \"hour\", burst = 3 }}\n",
+        support::auth_toml(state.path())
+    );
+    let proxy = Proxy::start(opts).await;
+    let client = proxy.client();
+    let post = |body: serde_json::Value| {
+        proxy
+            .request(&client, reqwest::Method::POST, "/mcp", Some(&key))
+            .json(&body)
+            .send()
+    };
+
+    let two = post(batch(&[1, 2])).await.unwrap();
+    assert_eq!(two.status(), 200, "{}", proxy.log());
+    let h = two.headers();
+    assert_eq!(h["ratelimit-policy"], "\"tool-memory_node\";q=1;w=3600");
+    let left = h["ratelimit"].to_str().unwrap();
+    assert!(left.starts_with("\"tool-memory_node\";r=1;"), "{left}");
+
+    // Two more calls, one left: the whole batch is refused.
+    let refused = post(batch(&[3, 4])).await.unwrap();
+    assert_eq!(refused.status(), 429, "{}", proxy.log());
+    assert!(refused.headers().get("retry-after").is_some());
+
+    // More calls than the burst: never, and said so.
+    let over = post(batch(&[5, 6, 7, 8])).await.unwrap();
+    assert_eq!(over.status(), 429);
+    assert!(over.headers().get("retry-after").is_none());
+    let body: serde_json::Value = over.json().await.unwrap();
+    assert!(
+        body.to_string()
+            .contains("rate limit tool-memory_node allows at most 3 calls at once"),
+        "{body}"
+    );
+
+    // The refusals charged nothing: the one call left passes, then the limit is spent.
+    let last = post(batch(&[9])).await.unwrap();
+    assert_eq!(last.status(), 200, "{}", proxy.log());
+    let left = last.headers()["ratelimit"].to_str().unwrap().to_owned();
+    assert!(left.starts_with("\"tool-memory_node\";r=0;"), "{left}");
+    assert_eq!(post(batch(&[10])).await.unwrap().status(), 429);
 }

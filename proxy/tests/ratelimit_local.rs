@@ -241,12 +241,48 @@ fn tool_limits_per_tool_and_default() {
     });
     // The default limit is per tool: another unlisted tool has its own budget.
     assert!(now(l.check(&call(&["todo"]))).is_ok());
-    // A batch naming one tool twice is charged once.
-    let clock2 = FakeRelativeClock::default();
-    let l = Limiter::with_clock(&cfg, clock2).unwrap();
-    assert!(now(l.check(&call(&["memory_node", "memory_node"]))).is_ok());
-    assert!(now(l.check(&call(&["memory_node"]))).is_ok());
-    assert!(now(l.check(&call(&["memory_node"]))).is_err());
+}
+
+#[test]
+fn a_batch_costs_one_per_call_all_or_nothing() {
+    let clock = FakeRelativeClock::default();
+    let named = Rate::new(6, Period::Minute, 3);
+    let mut cfg = bare();
+    cfg.mcp_tools.tools.insert("memory_node".into(), named);
+    cfg.mcp_tools.default = Some(Rate::new(60, Period::Minute, 5));
+    let l = Limiter::with_clock(&cfg, clock.clone()).unwrap();
+    let call = |tools: &'static [&'static str]| LimitKeys {
+        user: Some("alice"),
+        tools,
+        ..keys(ip("192.0.2.1"))
+    };
+    // Two calls of a tool in one batch cost two.
+    let a = now(l.check(&call(&["memory_node", "todo", "memory_node"])))
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-memory_node", 1));
+    // Two more do not fit in the one left: refused, and the bucket keeps its one.
+    let refused = now(l.check(&call(&["memory_node", "memory_node"]))).unwrap_err();
+    assert_eq!(refused.spec.name, "tool-memory_node");
+    assert_eq!(refused.cause, Cause::Exceeded);
+    assert_eq!(refused.retry_after, named.interval());
+    // More calls than the burst never pass, and cost nothing.
+    let over = now(l.check(&call(&[
+        "memory_node",
+        "memory_node",
+        "memory_node",
+        "memory_node",
+    ])))
+    .unwrap_err();
+    assert_eq!(
+        (over.spec.name.as_str(), over.cause),
+        ("tool-memory_node", Cause::OverBurst)
+    );
+    let a = now(l.check(&call(&["memory_node"]))).unwrap().unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-memory_node", 0));
+    // The other tool was charged once, by the first batch only.
+    let a = now(l.check(&call(&["todo"]))).unwrap().unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-default", 3));
 }
 
 #[test]

@@ -241,6 +241,58 @@ async fn shared_limit_is_exact_and_keys_are_opaque() {
 }
 
 #[tokio::test]
+async fn shared_tool_limit_costs_one_per_call_all_or_nothing() {
+    let Some(bin) = redis_bin() else { return };
+    let redis = Redis::start(&bin, free_port());
+    let hourly = Rate::new(1, Period::Hour, 1);
+    let mut cfg = config(&redis.url(), hourly, hourly, hourly);
+    cfg.mcp_tools
+        .tools
+        .insert("memory_node".into(), Rate::new(1, Period::Hour, 3));
+    cfg.mcp_tools.default = Some(Rate::new(1, Period::Hour, 5));
+    let l = Limiter::new(&cfg).unwrap();
+    let call = |tools: &'static [&'static str]| LimitKeys {
+        ip: IpAddr::from([192, 0, 2, 1]),
+        user: Some("alice"),
+        api_key: None,
+        group: None,
+        tools,
+    };
+    // Two calls of a tool in one batch cost two.
+    let a = l
+        .check(&call(&["memory_node", "todo", "memory_node"]))
+        .await
+        .unwrap()
+        .expect("limited by Redis");
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-memory_node", 1));
+    // Two more do not fit in the one left: refused, and no bucket of the batch is charged.
+    let refused = l
+        .check(&call(&["todo", "memory_node", "memory_node"]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.spec.name, "tool-memory_node");
+    assert_eq!(refused.cause, Cause::Exceeded);
+    // More calls than the burst never pass, and cost nothing.
+    let over = l
+        .check(&call(&[
+            "memory_node",
+            "memory_node",
+            "memory_node",
+            "memory_node",
+        ]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (over.spec.name.as_str(), over.cause),
+        ("tool-memory_node", Cause::OverBurst)
+    );
+    let a = l.check(&call(&["memory_node"])).await.unwrap().unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-memory_node", 0));
+    let a = l.check(&call(&["todo"])).await.unwrap().unwrap();
+    assert_eq!((a.spec.name.as_str(), a.remaining), ("tool-default", 3));
+}
+
+#[tokio::test]
 async fn redis_outage_applies_each_groups_fallback_then_recovers() {
     let Some(bin) = redis_bin() else { return };
     let port = free_port();

@@ -3,6 +3,7 @@
 //! them takes a credential, and free-text inputs are cut down so that a query string, a pasted
 //! token or an oversized header cannot travel into the log.
 
+use crate::authz::mcp::{McpMessage, McpRequest, MessageKind};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -19,6 +20,10 @@ const MAX_USER_AGENT: usize = 256;
 const MAX_NAME: usize = 128;
 /// Longest path kept.
 const MAX_PATH: usize = 1024;
+/// Longest MCP method, tool or operation kept: an entry of `mcp.messages` stays near 300 bytes
+/// even when every character needs a JSON escape, so the record of a batch of the shipped
+/// `max_batch` (100) fits one syslog datagram.
+const MAX_MCP_NAME: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -132,10 +137,17 @@ pub struct AuditEvent {
         skip_serializing_if = "Option::is_none"
     )]
     status: Option<u16>,
+    /// The first message's method, and the first tool call's tool and operation (all there is
+    /// for a single message); `mcp.messages` has every message of a batch.
     #[serde(rename = "mcp.method", skip_serializing_if = "Option::is_none")]
     mcp_method: Option<String>,
     #[serde(rename = "mcp.tool", skip_serializing_if = "Option::is_none")]
     mcp_tool: Option<String>,
+    #[serde(rename = "mcp.operation", skip_serializing_if = "Option::is_none")]
+    mcp_operation: Option<String>,
+    /// One entry per JSON-RPC message, in order: at most the policy's `mcp.max_batch`.
+    #[serde(rename = "mcp.messages", skip_serializing_if = "Vec::is_empty")]
+    mcp_messages: Vec<McpEntry>,
     /// The request id (`X-Request-ID`).
     #[serde(rename = "trace.id", skip_serializing_if = "Option::is_none")]
     trace_id: Option<String>,
@@ -148,6 +160,36 @@ pub struct AuditEvent {
     /// Which limit was hit (e.g. `per-user`, `per-ip`).
     #[serde(rename = "rate_limit.name", skip_serializing_if = "Option::is_none")]
     rate_limit: Option<String>,
+}
+
+/// One JSON-RPC message of an MCP body, in `mcp.messages`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct McpEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    /// Set for `tools/call`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<String>,
+    /// The call's `operation` argument, for tools with per-operation permissions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    /// A JSON-RPC response (the client answering the server): no method.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    response: bool,
+}
+
+impl McpEntry {
+    fn of(message: &McpMessage) -> Self {
+        let tool = message.tool();
+        Self {
+            method: message.method().map(|m| clip(m, MAX_MCP_NAME)),
+            tool: tool.map(|t| clip(&t.name, MAX_MCP_NAME)),
+            operation: tool
+                .and_then(|t| t.operation.as_deref())
+                .map(|o| clip(o, MAX_MCP_NAME)),
+            response: message.kind == MessageKind::Response,
+        }
+    }
 }
 
 /// What the gateway knows about a finished request.
@@ -163,8 +205,8 @@ pub struct RequestInfo<'a> {
     pub user_agent: Option<&'a str>,
     pub user_id: Option<&'a str>,
     pub roles: &'a [String],
-    pub mcp_method: Option<&'a str>,
-    pub mcp_tool: Option<&'a str>,
+    /// The parsed `POST /mcp` body, when there was one.
+    pub mcp: Option<&'a McpRequest>,
 }
 
 impl AuditEvent {
@@ -189,6 +231,8 @@ impl AuditEvent {
             status: None,
             mcp_method: None,
             mcp_tool: None,
+            mcp_operation: None,
+            mcp_messages: Vec::new(),
             trace_id: None,
             api_key_id: None,
             file_path: None,
@@ -211,9 +255,19 @@ impl AuditEvent {
         e.trace_id = Some(clip(info.request_id, MAX_NAME));
         e.source_ip = info.source_ip;
         e.user_agent = info.user_agent.map(|ua| clip(ua, MAX_USER_AGENT));
-        e.mcp_method = info.mcp_method.map(|m| clip(m, MAX_NAME));
-        e.mcp_tool = info.mcp_tool.map(|t| clip(t, MAX_NAME));
+        if let Some(mcp) = info.mcp {
+            e.with_mcp(mcp);
+        }
         e.with_user(info.user_id, info.roles)
+    }
+
+    fn with_mcp(&mut self, mcp: &McpRequest) {
+        self.mcp_messages = mcp.messages.iter().map(McpEntry::of).collect();
+        self.mcp_method = self.mcp_messages.iter().find_map(|m| m.method.clone());
+        if let Some(call) = self.mcp_messages.iter().find(|m| m.tool.is_some()) {
+            self.mcp_tool = call.tool.clone();
+            self.mcp_operation = call.operation.clone();
+        }
     }
 
     pub fn login(user_id: &str, roles: &[String], method: &str) -> Self {
@@ -412,20 +466,71 @@ mod tests {
             user_agent: Some("curl/8\r\nX-Evil: 1"),
             user_id: Some("alice"),
             roles: &roles,
-            mcp_method: Some("tools/call"),
-            mcp_tool: Some("add_node"),
+            mcp: None,
         });
-        let mut json = e.to_open_json();
-        json.push(b'}');
-        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let v = json(&e);
         assert_eq!(v["url.path"], "/mcp");
         assert_eq!(v["event.outcome"], "failure");
         assert_eq!(v["event.action"], "http-request");
         assert_eq!(v["event.duration"], 3_000_000);
         assert_eq!(v["user_agent.original"], "curl/8  X-Evil: 1");
         assert_eq!(v["user.roles"][0], "admin");
-        assert_eq!(v["mcp.tool"], "add_node");
+        assert!(v.get("mcp.method").is_none());
+        assert!(v.get("mcp.messages").is_none());
         assert!(v["@timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    fn json(e: &AuditEvent) -> serde_json::Value {
+        let mut json = e.to_open_json();
+        json.push(b'}');
+        serde_json::from_slice(&json).unwrap()
+    }
+
+    fn mcp_record(body: &str) -> serde_json::Value {
+        let mcp = crate::authz::mcp::parse(body.as_bytes(), 4096, 10).unwrap();
+        json(&AuditEvent::request(&RequestInfo {
+            method: "POST",
+            path: "/mcp",
+            mcp: Some(&mcp),
+            ..RequestInfo::default()
+        }))
+    }
+
+    #[test]
+    fn every_mcp_message_is_recorded() {
+        let v = mcp_record(
+            r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","method":"ping"},
+               {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"todo","arguments":{"operation":"get"}}},
+               {"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"todo","arguments":{"operation":"delete\n"}}}]"#,
+        );
+        // The first method and the first call, as for a single message.
+        assert_eq!(v["mcp.method"], "ping");
+        assert_eq!(v["mcp.tool"], "todo");
+        assert_eq!(v["mcp.operation"], "get");
+        assert_eq!(
+            v["mcp.messages"],
+            serde_json::json!([
+                {"response": true},
+                {"method": "ping"},
+                {"method": "tools/call", "tool": "todo", "operation": "get"},
+                {"method": "tools/call", "tool": "todo", "operation": "delete "},
+            ])
+        );
+    }
+
+    #[test]
+    fn mcp_names_are_clipped() {
+        let long = "\"".repeat(MAX_MCP_NAME + 50);
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": long, "arguments": {"operation": long}}});
+        let v = mcp_record(&body.to_string());
+        let entry = &v["mcp.messages"][0];
+        assert_eq!(entry["tool"].as_str().unwrap().len(), MAX_MCP_NAME);
+        assert_eq!(entry["operation"].as_str().unwrap().len(), MAX_MCP_NAME);
+        assert_eq!(v["mcp.tool"], entry["tool"]);
+        // The worst case of one entry, every character escaped.
+        let bytes = serde_json::to_string(entry).unwrap().len();
+        assert!(bytes < 320, "{bytes}");
     }
 
     #[test]

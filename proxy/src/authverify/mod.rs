@@ -146,8 +146,7 @@ impl AuthVerify {
             user_agent: user_agent.as_deref(),
             user_id,
             roles,
-            mcp_method: None,
-            mcp_tool: None,
+            mcp: None,
         });
         if self.audit.is_strict() {
             // Nothing is allowed that is not on record.

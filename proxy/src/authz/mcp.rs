@@ -41,20 +41,6 @@ pub struct ToolCall {
     pub operation: Option<String>,
 }
 
-impl McpRequest {
-    /// The first message's method, for the audit record.
-    pub fn first_method(&self) -> Option<&str> {
-        self.messages.iter().find_map(McpMessage::method)
-    }
-
-    /// The first tool called, for the audit record.
-    pub fn first_tool(&self) -> Option<&str> {
-        self.messages
-            .iter()
-            .find_map(|m| m.tool().map(|t| t.name.as_str()))
-    }
-}
-
 impl McpMessage {
     pub fn method(&self) -> Option<&str> {
         match &self.kind {
@@ -192,19 +178,6 @@ mod tests {
 
     fn one(body: &str) -> Result<McpRequest, McpParseError> {
         parse(body.as_bytes(), 4096, 3)
-    }
-
-    #[test]
-    fn audit_names_the_first_method_and_tool() {
-        let batch = one(
-            r#"[{"jsonrpc":"2.0","id":1,"result":{}},{"jsonrpc":"2.0","method":"ping"},
-               {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"todo"}}]"#,
-        )
-        .unwrap();
-        assert_eq!(batch.first_method(), Some("ping"));
-        assert_eq!(batch.first_tool(), Some("todo"));
-        let ping = one(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
-        assert_eq!(ping.first_tool(), None);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct ProxyConfig {
     pub authz: crate::authz::config::AuthzConfig,
     pub traffic: crate::ratelimit::config::TrafficConfig,
     pub identity: identity::IdentityConfig,
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

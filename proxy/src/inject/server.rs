@@ -6,7 +6,7 @@ use super::decide::{decide, Decision};
 use super::sidecar::Sidecar;
 use super::InjectArgs;
 use crate::errors::error_code;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsConfig};
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use anyhow::Context;
 use axum::body::Bytes;
@@ -123,7 +123,7 @@ pub async fn serve(args: InjectArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let reloader = CertReloader {
         cert,
-        metrics: Arc::new(Metrics::new()?),
+        metrics: Arc::new(Metrics::new(&MetricsConfig::default())?),
     };
     let (stop_reloads, reload_watch) = tokio::sync::watch::channel(false);
     tokio::spawn(async move { reloader.start(reload_watch).await });

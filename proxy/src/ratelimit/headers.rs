@@ -4,7 +4,8 @@
 //! - `RateLimit-Policy: "group-api";q=100;w=60` — the limit: `q` requests per `w` seconds
 //!   (GCRA also allows a burst of `burst` at once; the draft has no parameter for it).
 //! - `RateLimit: "group-api";r=19;t=12` — `r` requests left right now, full again in `t` s.
-//! - `Retry-After` (seconds) on 429 and 503.
+//! - `Retry-After` (seconds) on 429 and 503, except for a request larger than the burst, which
+//!   waiting never lets through.
 
 use super::{Allowance, Cause, LimitSpec, Limited};
 use crate::errors::json_error;
@@ -48,7 +49,7 @@ impl Allowance {
 impl Limited {
     pub fn status(&self) -> u16 {
         match self.cause {
-            Cause::Exceeded => 429,
+            Cause::Exceeded | Cause::OverBurst => 429,
             Cause::Unavailable => 503,
         }
     }
@@ -67,9 +68,17 @@ impl Limited {
                 self.spec.name,
                 self.retry_after_secs()
             ),
+            Cause::OverBurst => format!(
+                "rate limit {} allows at most {} calls at once; split the batch",
+                self.spec.name, self.spec.rate.burst
+            ),
             Cause::Unavailable => "the rate-limit service is unavailable; retry later".into(),
         };
         let (mut resp, body) = json_error(self.status(), &message, request_id)?;
+        if self.cause == Cause::OverBurst {
+            resp.insert_header("ratelimit-policy", policy_value(&self.spec))?;
+            return Ok((resp, body));
+        }
         resp.insert_header("retry-after", self.retry_after_secs())?;
         if self.cause == Cause::Exceeded {
             resp.insert_header("ratelimit-policy", policy_value(&self.spec))?;
@@ -138,5 +147,22 @@ mod tests {
         assert_eq!(resp.status.as_u16(), 503);
         assert_eq!(resp.headers.get("retry-after").unwrap(), "1");
         assert!(resp.headers.get("ratelimit").is_none());
+
+        let too_big = Limited {
+            cause: Cause::OverBurst,
+            ..down
+        };
+        let (resp, body) = too_big.response("rid").unwrap();
+        assert_eq!(resp.status.as_u16(), 429);
+        assert!(resp.headers.get("retry-after").is_none());
+        assert_eq!(
+            resp.headers.get("ratelimit-policy").unwrap(),
+            "\"group-api\";q=100;w=60"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["message"]
+            .as_str()
+            .unwrap()
+            .contains("allows at most 20 calls at once"));
     }
 }

@@ -12,8 +12,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::{InMemoryState, NotKeyed, StateStore};
-use governor::{Quota, RateLimiter};
+use governor::{InsufficientCapacity, Quota, RateLimiter};
 use std::hash::Hash;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -108,16 +109,25 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> Bucket<K, C> {
     }
 
     pub fn check(&self, key: &K) -> Outcome {
-        match self.limiter.check_key(key) {
-            Ok(snapshot) => {
+        self.check_n(key, NonZeroU32::MIN)
+    }
+
+    /// Charges `n` at once, or nothing. More than the burst never fits; callers refuse that up
+    /// front, and here it is refused too, until the bucket would be full.
+    pub fn check_n(&self, key: &K, n: NonZeroU32) -> Outcome {
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(snapshot)) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 Outcome::Allowed {
                     remaining,
                     reset: self.interval * (self.burst - remaining),
                 }
             }
-            Err(not_until) => Outcome::Denied {
+            Ok(Err(not_until)) => Outcome::Denied {
                 retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+            Err(InsufficientCapacity(_)) => Outcome::Denied {
+                retry_after: self.interval * self.burst,
             },
         }
     }
@@ -160,6 +170,30 @@ mod tests {
         clock.advance(Duration::from_millis(100));
         assert!(matches!(b.check(&1), Outcome::Allowed { .. }));
         assert!(matches!(b.check(&2), Outcome::Allowed { remaining: 2, .. }));
+    }
+
+    #[test]
+    fn several_at_once_all_or_nothing() {
+        let clock = FakeRelativeClock::default();
+        let b = Bucket::new(Rate::new(10, Period::Second, 4).quota(), 10, clock.clone());
+        let n = |n| NonZeroU32::new(n).unwrap();
+        assert!(matches!(
+            b.check_n(&1, n(3)),
+            Outcome::Allowed { remaining: 1, .. }
+        ));
+        // Two do not fit in the one left, and nothing is charged: one still passes.
+        assert_eq!(
+            b.check_n(&1, n(2)),
+            Outcome::Denied {
+                retry_after: Duration::from_millis(100)
+            }
+        );
+        assert!(matches!(b.check(&1), Outcome::Allowed { remaining: 0, .. }));
+        assert!(matches!(b.check_n(&2, n(5)), Outcome::Denied { .. }));
+        assert!(matches!(
+            b.check_n(&2, n(4)),
+            Outcome::Allowed { remaining: 0, .. }
+        ));
     }
 
     #[test]

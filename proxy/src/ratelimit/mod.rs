@@ -8,7 +8,8 @@
 //!
 //! Several limits can apply to one request. In memory they are charged one after the other, so
 //! a refusal by a later limit leaves the earlier ones charged; in Redis all are checked first
-//! and charged only if every one has room.
+//! and charged only if every one has room. A tool's limit is charged once per call, so an MCP
+//! batch calling a tool N times costs N at once, in both backends: all N or nothing.
 
 pub mod bruteforce;
 pub mod config;
@@ -23,8 +24,9 @@ use governor::clock::{Clock, DefaultClock};
 use groups::{GroupId, RouteGroups};
 use local::{Bucket, Outcome};
 use source::SourceKeys;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -81,7 +83,8 @@ pub struct LimitKeys<'a> {
     /// The API key's public identifier (never the secret).
     pub api_key: Option<&'a str>,
     pub group: Option<GroupId>,
-    /// Tools called by a `tools/call` request (several for a batch).
+    /// The tool of every `tools/call` message: a batch calling a tool three times names it
+    /// three times.
     pub tools: &'a [&'a str],
 }
 
@@ -107,6 +110,7 @@ pub struct Allowance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limited {
     pub spec: Arc<LimitSpec>,
+    /// Zero for [`Cause::OverBurst`].
     pub retry_after: Duration,
     pub cause: Cause,
 }
@@ -115,11 +119,33 @@ pub struct Limited {
 pub enum Cause {
     /// The limit is used up: 429.
     Exceeded,
+    /// The request needs more at once than the limit's burst (a batch calling one tool more
+    /// times than that): 429, and waiting will not help.
+    OverBurst,
     /// The shared budget could not be consulted and the limit fails closed: 503.
     Unavailable,
 }
 
 pub type Decision = Result<Option<Allowance>, Limited>;
+
+/// One bucket a request is charged to: the limit (an index into the specs), the key, and how
+/// much (the calls of a tool in an MCP batch; 1 otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Charge {
+    id: usize,
+    key: Key,
+    cost: NonZeroU32,
+}
+
+impl Charge {
+    fn one(id: usize, key: Key) -> Self {
+        Self {
+            id,
+            key,
+            cost: NonZeroU32::MIN,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Ids {
@@ -214,7 +240,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
             caller: Caller::Ip(self.sources.of(ip)),
             tool: None,
         };
-        self.run(&[(id, key)]).await
+        self.run(&[Charge::one(id, key)]).await
     }
 
     /// After authentication: per API key, per user, the route group's and the tools' limits.
@@ -222,47 +248,57 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         self.run(&self.checks_for(keys)).await
     }
 
-    fn checks_for(&self, keys: &LimitKeys<'_>) -> Vec<(usize, Key)> {
+    fn checks_for(&self, keys: &LimitKeys<'_>) -> Vec<Charge> {
         let mut checks = Vec::with_capacity(3 + keys.tools.len());
         let plain = |caller| Key { caller, tool: None };
         if let (Some(id), Some(k)) = (self.ids.per_api_key, keys.api_key) {
-            checks.push((id, plain(Caller::ApiKey(k.into()))));
+            checks.push(Charge::one(id, plain(Caller::ApiKey(k.into()))));
         }
         if let (Some(id), Some(u)) = (self.ids.per_user, keys.user) {
-            checks.push((id, plain(Caller::User(u.into()))));
+            checks.push(Charge::one(id, plain(Caller::User(u.into()))));
         }
         let caller = keys.caller(self.sources);
         if let Some(id) = keys.group.and_then(|g| self.ids.groups[g.0]) {
-            checks.push((id, plain(caller.clone())));
+            checks.push(Charge::one(id, plain(caller.clone())));
         }
-        let mut tools: Vec<&str> = keys.tools.to_vec();
-        tools.sort_unstable();
-        tools.dedup();
-        for tool in tools {
+        let mut calls: BTreeMap<&str, NonZeroU32> = BTreeMap::new();
+        for tool in keys.tools {
+            calls
+                .entry(tool)
+                .and_modify(|n| *n = n.saturating_add(1))
+                .or_insert(NonZeroU32::MIN);
+        }
+        for (tool, cost) in calls {
             let id = self.ids.tools.get(tool).copied().or(self.ids.tool_default);
             if let Some(id) = id {
-                checks.push((
-                    id,
-                    Key {
-                        caller: caller.clone(),
-                        tool: Some(tool.into()),
-                    },
-                ));
+                let key = Key {
+                    caller: caller.clone(),
+                    tool: Some(tool.into()),
+                };
+                checks.push(Charge { id, key, cost });
             }
         }
         checks
     }
 
-    async fn run(&self, checks: &[(usize, Key)]) -> Decision {
+    async fn run(&self, checks: &[Charge]) -> Decision {
         if !self.enabled || checks.is_empty() {
             return Ok(None);
+        }
+        // Never allowed, whatever the bucket holds: refused before either backend is charged.
+        if let Some(c) = checks.iter().find(|c| c.cost > self.specs[c.id].rate.burst) {
+            return Err(Limited {
+                spec: self.specs[c.id].clone(),
+                retry_after: Duration::ZERO,
+                cause: Cause::OverBurst,
+            });
         }
         let Some(shared) = &self.shared else {
             return self.run_local(checks);
         };
-        let items: Vec<(&LimitSpec, &Key)> = checks
+        let items: Vec<redis::Item> = checks
             .iter()
-            .map(|(id, k)| (&*self.specs[*id], k))
+            .map(|c| (&*self.specs[c.id], &c.key, c.cost))
             .collect();
         match shared.check(&items).await {
             Ok(redis::Answer::Allowed {
@@ -270,12 +306,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
                 remaining,
                 reset,
             }) => Ok(Some(Allowance {
-                spec: self.specs[checks[index].0].clone(),
+                spec: self.specs[checks[index].id].clone(),
                 remaining,
                 reset,
             })),
             Ok(redis::Answer::Denied { index, retry_after }) => Err(Limited {
-                spec: self.specs[checks[index].0].clone(),
+                spec: self.specs[checks[index].id].clone(),
                 retry_after,
                 cause: Cause::Exceeded,
             }),
@@ -284,10 +320,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
     }
 
     /// Redis unavailable: the strictest `on_error` among the limits involved decides.
-    fn fallback(&self, checks: &[(usize, Key)], retry_after: Duration) -> Decision {
+    fn fallback(&self, checks: &[Charge], retry_after: Duration) -> Decision {
         let (strictest, id) = checks
             .iter()
-            .map(|(id, _)| (self.specs[*id].on_error, *id))
+            .map(|c| (self.specs[c.id].on_error, c.id))
             .max()
             .expect("checks is not empty");
         match strictest {
@@ -301,13 +337,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         }
     }
 
-    fn run_local(&self, checks: &[(usize, Key)]) -> Decision {
+    fn run_local(&self, checks: &[Charge]) -> Decision {
         if !self.enabled {
             return Ok(None);
         }
         let mut tightest: Option<Allowance> = None;
-        for (id, key) in checks {
-            match self.local[*id].check(key) {
+        for Charge { id, key, cost } in checks {
+            match self.local[*id].check_n(key, *cost) {
                 Outcome::Allowed { remaining, reset } => {
                     if tightest.as_ref().is_none_or(|t| remaining < t.remaining) {
                         tightest = Some(Allowance {

@@ -1,7 +1,9 @@
 //! The same GCRA limits kept in Redis, so that every replica spends one budget.
 //!
 //! One Lua script (sent with EVALSHA, loaded on NOSCRIPT) checks all limits of a request
-//! against Redis' own clock and charges them only if every one has room. A bucket is one
+//! against Redis' own clock and charges them only if every one has room for the request's cost
+//! in it (the calls of a tool in an MCP batch; 1 otherwise), as governor's `check_key_n` does
+//! in memory. A bucket is one
 //! string key holding its theoretical arrival time in microseconds, expiring when the bucket
 //! is full again, so idle keys cost Redis nothing. Key names carry a hash of the caller, never
 //! a user name, key id or address in clear.
@@ -14,30 +16,33 @@ use super::config::RedisConfig;
 use super::{Key, LimitSpec};
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 const GCRA: &str = r#"
--- KEYS[i]: a bucket; ARGV[2i-1]: emission interval t (µs); ARGV[2i]: tolerance tau (µs).
+-- KEYS[i]: a bucket; ARGV[3i-2]: emission interval t (µs); ARGV[3i-1]: tolerance tau (µs);
+-- ARGV[3i]: cost n, charged whole or not at all.
 -- Returns {1, i, remaining, reset_us} for the tightest bucket, or {0, i, 0, retry_us}.
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local tats = {}
 for i, key in ipairs(KEYS) do
-  local t = tonumber(ARGV[2 * i - 1])
-  local tau = tonumber(ARGV[2 * i])
+  local t = tonumber(ARGV[3 * i - 2])
+  local tau = tonumber(ARGV[3 * i - 1])
+  local extra = t * (tonumber(ARGV[3 * i]) - 1)
   local tat = tonumber(redis.call('GET', key)) or now
   if tat < now then tat = now end
-  if now < tat - tau then
-    return {0, i, 0, tat - tau - now}
+  if now < tat + extra - tau then
+    return {0, i, 0, tat + extra - tau - now}
   end
-  tats[i] = tat + t
+  tats[i] = tat + extra + t
 end
 local best, best_left, best_reset = 0, -1, 0
 for i, key in ipairs(KEYS) do
-  local t = tonumber(ARGV[2 * i - 1])
-  local tau = tonumber(ARGV[2 * i])
+  local t = tonumber(ARGV[3 * i - 2])
+  local tau = tonumber(ARGV[3 * i - 1])
   local ttl = tats[i] - now
   redis.call('SET', key, string.format('%.0f', tats[i]), 'PX', math.ceil(ttl / 1000))
   local left = math.floor((now + tau + t - tats[i]) / t)
@@ -47,6 +52,9 @@ for i, key in ipairs(KEYS) do
 end
 return {1, best, best_left, best_reset}
 "#;
+
+/// One bucket to charge: the limit, the key and the cost.
+pub type Item<'a> = (&'a LimitSpec, &'a Key, NonZeroU32);
 
 /// Redis' verdict; `index` points into the checked items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +103,8 @@ impl Shared {
         })
     }
 
-    /// `Err(retry_after)` when Redis is unavailable.
-    pub async fn check(&self, items: &[(&LimitSpec, &Key)]) -> Result<Answer, Duration> {
+    /// Each item: the limit, the key and the cost. `Err(retry_after)` when Redis is unavailable.
+    pub async fn check(&self, items: &[Item<'_>]) -> Result<Answer, Duration> {
         if let Some(until) = *self.down_until.lock().expect("not poisoned") {
             let now = Instant::now();
             if now < until {
@@ -123,7 +131,7 @@ impl Shared {
         Err(self.retry.max(Duration::from_secs(1)))
     }
 
-    async fn eval(&self, items: &[(&LimitSpec, &Key)]) -> ::redis::RedisResult<Vec<i64>> {
+    async fn eval(&self, items: &[Item<'_>]) -> ::redis::RedisResult<Vec<i64>> {
         let conn = self
             .conn
             .get_or_try_init(|| async {
@@ -131,10 +139,14 @@ impl Shared {
             })
             .await?;
         let mut invocation = self.script.prepare_invoke();
-        for (spec, key) in items {
+        for (spec, key, cost) in items {
             let t = (spec.rate.interval().as_micros() as u64).max(1);
             let tau = t * u64::from(spec.rate.burst.get() - 1);
-            invocation.key(self.key_name(spec, key)).arg(t).arg(tau);
+            invocation
+                .key(self.key_name(spec, key))
+                .arg(t)
+                .arg(tau)
+                .arg(cost.get());
         }
         invocation.invoke_async(&mut conn.clone()).await
     }
