@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    mimir_proxy::logging::init(&proxy.log);
+    mimir_proxy::admin::logging::init(&proxy.log);
     if let Err(e) = add_default_dev_users(&mut proxy) {
         tracing::error!("{e:#}");
         return ExitCode::FAILURE;
@@ -79,7 +79,7 @@ fn share_identity_key(
     proxy: &mut config::ProxyConfig,
     core: &mut CoreConfig,
 ) -> anyhow::Result<()> {
-    use mimir_proxy::ed25519;
+    use mimir_proxy::keys::ed25519;
     let public = match &proxy.identity.signing_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)?;

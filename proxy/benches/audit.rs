@@ -3,7 +3,7 @@
 
 use mimir_proxy::audit::config::{AuditConfig, Destination, Durability};
 use mimir_proxy::audit::{rotate, Audit, AuditEvent, RequestInfo};
-use mimir_proxy::authz::{mcp, McpRequest};
+use mimir_proxy::request::mcp::{self, McpRequest};
 use std::time::{Duration, Instant};
 
 const PRODUCERS: usize = 4;

@@ -10,13 +10,13 @@ mod keys;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
-use mimir_proxy::assertion::Binding;
 use mimir_proxy::authn::config::AuthConfig;
 use mimir_proxy::authn::jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use mimir_proxy::authn::keys::KeySet;
 use mimir_proxy::authn::keystore::{KeyFile, KeyRecord};
 use mimir_proxy::authn::{apikey, Authenticator};
 use mimir_proxy::config::ProxyConfig;
+use mimir_proxy::keys::assertion::Binding;
 use serde_json::json;
 
 const ISSUER: &str = "https://idp.bench";

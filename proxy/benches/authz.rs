@@ -4,7 +4,8 @@
 //! `cargo bench -p mimir-proxy --bench authz`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use mimir_proxy::authz::{mcp, rbac, routes, Policy};
+use mimir_proxy::authz::{rbac, routes, Policy};
+use mimir_proxy::request::mcp;
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -11,8 +11,8 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
-use mimir_proxy::ratelimit::config::{Period, Rate, TrafficConfig};
-use mimir_proxy::ratelimit::{LimitKeys, Limiter};
+use mimir_proxy::traffic::config::{Period, Rate, TrafficConfig};
+use mimir_proxy::traffic::{LimitKeys, Limiter};
 use std::net::{IpAddr, Ipv6Addr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

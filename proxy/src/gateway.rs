@@ -45,26 +45,32 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::audit::authn_trail::{Attempt, AuthTrail};
-use crate::audit::iam_watch::IamWatch;
+use crate::admin::metrics::{self, Denial, Metrics};
 use crate::audit::{viewer, Audit, AuditEvent, RequestInfo};
-use crate::authn::endpoints::{self, Reply};
+use crate::authn::endpoints;
+use crate::authn::iam_watch::IamWatch;
 use crate::authn::routes::{self, Route};
+use crate::authn::trail::{Attempt, AuthTrail};
 use crate::authn::{challenge, AuthFailure, Authenticator, Principal};
-use crate::authn_guarded::{self, Refused};
-use crate::authz::{response as authz_response, Authorizer, McpParseError, McpRequest};
+use crate::authz::{response as authz_response, Authorizer};
 use crate::config::{LimitConfig, ProxyConfig};
-use crate::errors::{self, Reject};
-use crate::metrics::{self, Denial, Metrics};
-use crate::normalize::PathOptions;
+use crate::pipeline::authn_guarded::{self, Refused};
+use crate::pipeline::framing;
+use crate::pipeline::identity;
+use crate::pipeline::limits::{self, Admission, Refusal, Traffic};
 use crate::pipeline::mcp_body::{Collector, Step};
-use crate::pipeline::traffic::{self, Admission, Refusal, Traffic};
+use crate::pipeline::request_id;
+use crate::pipeline::unauthenticated::{self, Answer};
 use crate::pipeline::{mcp_body, tools_filter};
-use crate::ratelimit::groups::GroupId;
-use crate::ratelimit::Allowance;
+use crate::reply::errors::{self, Reject};
+use crate::reply::Reply;
+use crate::request::forwarded;
+use crate::request::mcp::{McpParseError, McpRequest};
+use crate::request::normalize;
+use crate::request::normalize::PathOptions;
 use crate::tls::{self, UpstreamTls};
-use crate::unauthenticated::{self, Answer};
-use crate::{forwarded, framing, identity, normalize, request_id};
+use crate::traffic::groups::GroupId;
+use crate::traffic::Allowance;
 
 /// How long an idle upstream connection stays in the keep-alive pool.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -217,8 +223,9 @@ impl Gateway {
     /// Stages 1-6 on the request header. `Err` means answer with that status, forward nothing.
     fn admit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<(), Reject> {
         let req = session.req_header();
-        ctx.request_id =
-            request_id::accept_or_generate(req.headers.get_all(request_id::HEADER).iter());
+        ctx.request_id = request_id::accept_or_generate(
+            req.headers.get_all(crate::reply::REQUEST_ID_HEADER).iter(),
+        );
         let raw_path = req.raw_path();
         let raw_path = &raw_path[..raw_path.len().min(LOGGED_PATH_MAX)];
         ctx.path = String::from_utf8_lossy(raw_path)
@@ -292,7 +299,7 @@ impl Gateway {
         ctx.max_body = self
             .traffic
             .max_body_bytes(ctx.group, self.limits.max_body_bytes);
-        if traffic::declared_length(session.req_header()).is_some_and(|n| n > ctx.max_body) {
+        if limits::declared_length(session.req_header()).is_some_and(|n| n > ctx.max_body) {
             let reject = Reject::new(413, "request body too large");
             self.send_error(session, ctx, reject).await?;
             return Ok(true);
@@ -328,7 +335,7 @@ impl Gateway {
     ) -> Result<bool> {
         let refusal = match decision {
             Ok(allowance) => {
-                ctx.allowance = traffic::tighter(ctx.allowance.take(), allowance);
+                ctx.allowance = limits::tighter(ctx.allowance.take(), allowance);
                 return Ok(false);
             }
             Err(refusal) => refusal,

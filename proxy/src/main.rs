@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Explain(args) => mimir_proxy::authz::explain::run(cli.config.as_deref(), &args),
-        Command::IdentityKeygen { out } => match mimir_proxy::assertion::keygen(&out) {
+        Command::IdentityKeygen { out } => match mimir_proxy::keys::assertion::keygen(&out) {
             Ok((key, public)) => {
                 println!(
                     "private key (proxy: identity.signing_key_file): {}",
@@ -115,7 +115,7 @@ fn main() -> ExitCode {
         Command::Audit { command } => mimir_proxy::audit::cli::run(command),
         Command::ImportNginx(args) => mimir_proxy::nginx_import::run(&args),
         Command::Inject(args) => mimir_proxy::inject::run(args),
-        Command::GenCerts { dir } => match mimir_proxy::devcert::generate(&dir) {
+        Command::GenCerts { dir } => match mimir_proxy::keys::devcert::generate(&dir) {
             Ok(certs) => {
                 println!("CA certificate (trust this): {}", certs.ca_cert.display());
                 println!("CA key:                      {}", certs.ca_key.display());
@@ -145,7 +145,7 @@ fn run(config_path: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    mimir_proxy::logging::init(&config.log);
+    mimir_proxy::admin::logging::init(&config.log);
     match mimir_proxy::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

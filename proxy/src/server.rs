@@ -15,27 +15,27 @@ use pingora::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::Admin;
+use crate::admin::listener::Admin;
+use crate::admin::metrics::Metrics;
 use crate::audit::{Audit, AuditEvent};
 use crate::authverify::AuthVerify;
 use crate::authz::config::Sources;
 use crate::authz::loader;
 use crate::authz::reload::{ReloadEvent, ReloadHook, Reloader};
 use crate::authz::source::Fetcher;
-use crate::config::ProcessEnv;
 use crate::config::ProxyConfig;
-use crate::connlimit::{Busy, ConnectionGate, Slots};
-use crate::devcert;
 use crate::gateway::Gateway;
-use crate::ipfilter::IpFilter;
-use crate::metrics::Metrics;
+use crate::keys::devcert;
+use crate::pipeline::limits::Traffic;
 use crate::pipeline::malformed_head::{self, Refusal};
 use crate::pipeline::request_head;
-use crate::pipeline::traffic::Traffic;
-use crate::ratelimit::source::SourceKeys;
-use crate::ratelimit::{spawn_sweeper, Limiter};
+use crate::settings::ProcessEnv;
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
+use crate::traffic::connlimit::{Busy, ConnectionGate, Slots};
+use crate::traffic::ipfilter::IpFilter;
+use crate::traffic::source::SourceKeys;
+use crate::traffic::{spawn_sweeper, Limiter};
 
 /// After the grace period, how long runtimes get to wind down before tasks are dropped.
 const RUNTIME_SHUTDOWN_SECONDS: u64 = 2;
@@ -173,8 +173,11 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             upstream: config.upstream.address.clone(),
             upstream_tls: config.upstream.tls,
             timeout: Duration::from_millis(config.upstream.connect_timeout_ms),
-            audit: audit.clone(),
-            verify,
+            audit_available: {
+                let audit = audit.clone();
+                Box::new(move || audit.is_available())
+            },
+            verify: verify.map(|v| v as Arc<dyn crate::admin::listener::AdminEndpoint>),
         },
     );
     admin.add_tcp(&config.server.admin_listen.to_string());

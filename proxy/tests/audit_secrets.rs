@@ -94,10 +94,10 @@ async fn secrets_never_appear_in_audit_output() {
 /// blocks and refusals) carry names and key ids, never what was presented.
 #[tokio::test]
 async fn authentication_records_carry_no_secret() {
-    use mimir_proxy::audit::authn_trail::{Attempt, AuthTrail};
-    use mimir_proxy::metrics::{Metrics, MetricsConfig};
-    use mimir_proxy::ratelimit::bruteforce::Credential;
-    use mimir_proxy::ratelimit::config::TrafficConfig;
+    use mimir_proxy::admin::metrics::{Metrics, MetricsConfig};
+    use mimir_proxy::authn::trail::{Attempt, AuthTrail};
+    use mimir_proxy::traffic::bruteforce::Credential;
+    use mimir_proxy::traffic::config::TrafficConfig;
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();

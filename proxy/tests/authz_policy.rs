@@ -4,8 +4,9 @@
 
 use mimir_proxy::authn::{AuthMethod, Principal};
 use mimir_proxy::authz::config::{RbacSource, Sources};
-use mimir_proxy::authz::{loader, mcp, Authorizer, Decision, McpRequest, Reason};
-use mimir_proxy::normalize::{normalize_target, PathError, PathOptions};
+use mimir_proxy::authz::{loader, Authorizer, Decision, Reason};
+use mimir_proxy::request::mcp::{self, McpRequest};
+use mimir_proxy::request::normalize::{normalize_target, PathError, PathOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Every configuration error names the file, line, column and key (or the environment variable),
 //! and the shipped `config/policy.toml` is valid and documents the built-in defaults.
 
-use mimir_proxy::config::{self, ConfigError, ProxyConfig};
+use mimir_proxy::config::{self, ProxyConfig};
+use mimir_proxy::settings::ConfigError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -4,10 +4,10 @@
 
 use http::HeaderValue;
 use ipnet::IpNet;
-use mimir_proxy::forwarded::client_chain;
-use mimir_proxy::ipfilter::{IpDenied, IpFilter};
-use mimir_proxy::ratelimit::config::{RouteGroup, TrafficConfig};
-use mimir_proxy::ratelimit::groups::RouteGroups;
+use mimir_proxy::request::forwarded::client_chain;
+use mimir_proxy::traffic::config::{RouteGroup, TrafficConfig};
+use mimir_proxy::traffic::groups::RouteGroups;
+use mimir_proxy::traffic::ipfilter::{IpDenied, IpFilter};
 use std::net::IpAddr;
 
 fn nets(list: &[&str]) -> Vec<IpNet> {

@@ -1,7 +1,7 @@
 //! Tricky request paths and exactly what the proxy makes of them. The normalized value is what
 //! policy rules match and what the core receives, so every row is a security decision.
 
-use mimir_proxy::normalize::{normalize_path, normalize_target, PathError, PathOptions};
+use mimir_proxy::request::normalize::{normalize_path, normalize_target, PathError, PathOptions};
 use PathError::*;
 
 const STRICT: PathOptions = PathOptions {

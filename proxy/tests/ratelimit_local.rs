@@ -5,10 +5,10 @@
 
 use futures_util::FutureExt;
 use governor::clock::FakeRelativeClock;
-use mimir_proxy::ratelimit::bruteforce::{Alert, AlertSink, BruteForce, Credential};
-use mimir_proxy::ratelimit::config::{Period, Rate, TrafficConfig};
-use mimir_proxy::ratelimit::source::SourceKeys;
-use mimir_proxy::ratelimit::{Cause, Decision, LimitKeys, Limiter};
+use mimir_proxy::traffic::bruteforce::{Alert, AlertSink, BruteForce, Credential};
+use mimir_proxy::traffic::config::{Period, Rate, TrafficConfig};
+use mimir_proxy::traffic::source::SourceKeys;
+use mimir_proxy::traffic::{Cause, Decision, LimitKeys, Limiter};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,8 +3,8 @@
 //! Two replica processes (this test binary, re-run as a child) spend one budget; Redis killed
 //! mid-test triggers each group's documented fallback; the limiter recovers when Redis returns.
 
-use mimir_proxy::ratelimit::config::{OnError, Period, Rate, TrafficConfig};
-use mimir_proxy::ratelimit::{Cause, LimitKeys, Limiter};
+use mimir_proxy::traffic::config::{OnError, Period, Rate, TrafficConfig};
+use mimir_proxy::traffic::{Cause, LimitKeys, Limiter};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -7,7 +7,7 @@ use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use crate::ed25519;
+use crate::keys::ed25519;
 
 pub const ACTION: &str = "audit-checkpoint";
 

@@ -3,7 +3,7 @@
 //! them takes a credential, and free-text inputs are cut down so that a query string, a pasted
 //! token or an oversized header cannot travel into the log.
 
-use crate::authz::mcp::{McpMessage, McpRequest, MessageKind};
+use crate::request::mcp::{McpMessage, McpRequest, MessageKind};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -487,7 +487,7 @@ mod tests {
     }
 
     fn mcp_record(body: &str) -> serde_json::Value {
-        let mcp = crate::authz::mcp::parse(body.as_bytes(), 4096, 10).unwrap();
+        let mcp = crate::request::mcp::parse(body.as_bytes(), 4096, 10).unwrap();
         json(&AuditEvent::request(&RequestInfo {
             method: "POST",
             path: "/mcp",

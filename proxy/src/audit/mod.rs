@@ -3,13 +3,11 @@
 //! dedicated thread owns the writer, so records keep flowing while pingora's runtimes wind down
 //! and [`Audit::shutdown_blocking`] can flush after the server stopped.
 
-pub mod authn_trail;
 pub mod chain;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod event;
-pub mod iam_watch;
 pub mod query;
 pub mod rotate;
 mod sink_file;

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::query::{self, Filter};
 use super::rotate;
-use crate::authn::endpoints::Reply;
+use crate::reply::Reply;
 
 pub const PAGE_PATH: &str = "/admin/audit";
 pub const EVENTS_PATH: &str = "/admin/audit/events";

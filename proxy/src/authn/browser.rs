@@ -8,11 +8,12 @@ use pingora::proxy::Session;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-use super::endpoints::{busy, check_password, read_body, Reply};
 use super::login_page::{self, View};
+use super::login_steps::{busy, check_password, read_body};
 use super::oidc::Flow;
 use super::routes::Endpoint;
 use super::{credentials, csrf, issuer, now, redirect, Authenticator};
+use crate::reply::Reply;
 
 /// Cookie holding the encrypted [`Flow`] while the user is at the provider.
 pub const FLOW_COOKIE: &str = "__Host-mimir_login";

@@ -50,7 +50,7 @@ pub fn unauthorized(
     message: &str,
     request_id: &str,
 ) -> pingora::Result<(ResponseHeader, Bytes)> {
-    let (mut resp, body) = crate::errors::json_error(401, message, request_id)?;
+    let (mut resp, body) = crate::reply::errors::json_error(401, message, request_id)?;
     let error = presented.then_some("invalid_token");
     resp.insert_header("www-authenticate", www_authenticate(resource, error))?;
     Ok((resp, body))

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::config::{env_value, EnvSource};
+use crate::settings::{env_value, EnvSource};
 
 const ENV_PREFIX: &str = "MIMIR_DEV_USER_";
 /// Roles of a dev user whose variable names none (upstream behaviour).

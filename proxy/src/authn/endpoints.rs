@@ -2,57 +2,18 @@
 //! `/auth/login` and `/auth/token` (upstream Mimir's names and bodies, answered with the
 //! proxy's own short-lived tokens).
 
-use bytes::Bytes;
 use http::Method;
 use pingora::proxy::Session;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-use super::password_checks::Busy;
+use super::login_steps::{busy, check_password, read_body, retry_shortly, BUSY_MESSAGE};
 use super::routes::Endpoint;
+use super::trail::{Attempt, AuthTrail};
 use super::{challenge, now, Authenticator};
-use crate::audit::authn_trail::{Attempt, AuthTrail};
-use crate::ratelimit::bruteforce::{Blocked, Credential};
-
-/// Login bodies are tiny; anything larger is refused unread.
-const MAX_BODY_BYTES: usize = 16 * 1024;
-/// `Retry-After` of a login refused because every password check is taken: one check takes a
-/// fraction of a second.
-const BUSY_RETRY_SECONDS: &str = "1";
-const BUSY_MESSAGE: &str = "too many logins in progress; retry shortly";
-
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    /// Extra headers (e.g. `Allow`).
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
-}
-
-impl Reply {
-    fn json(status: u16, value: serde_json::Value) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            headers: Vec::new(),
-            body: Bytes::from(value.to_string()),
-        }
-    }
-
-    fn error(status: u16, code: &str, message: &str, request_id: &str) -> Self {
-        Self::json(
-            status,
-            json!({"error": code, "message": message, "request_id": request_id}),
-        )
-    }
-
-    fn method_not_allowed(allow: &'static str, request_id: &str) -> Self {
-        let mut reply = Self::error(405, "method_not_allowed", "method not allowed", request_id);
-        reply.headers.push(("allow", allow.to_owned()));
-        reply
-    }
-}
+use crate::reply::Reply;
+use crate::traffic::bruteforce::{Blocked, Credential};
 
 #[derive(Deserialize)]
 struct LoginForm {
@@ -287,37 +248,6 @@ fn too_many_attempts(blocked: &Blocked, request_id: &str) -> Reply {
     reply
 }
 
-/// 503 with `Retry-After`: every password check is taken (nothing was checked).
-pub(super) fn busy(request_id: &str) -> Reply {
-    let reply = Reply::error(503, "service_unavailable", BUSY_MESSAGE, request_id);
-    retry_shortly(reply)
-}
-
-fn retry_shortly(mut reply: Reply) -> Reply {
-    reply
-        .headers
-        .push(("retry-after", BUSY_RETRY_SECONDS.into()));
-    reply
-}
-
-/// A dev user's (id, username, roles), checked off the async threads (Argon2 is deliberately
-/// slow and memory-hard) within the bound of [`super::password_checks`].
-pub(super) async fn check_password(
-    auth: &Arc<Authenticator>,
-    username: String,
-    password: String,
-) -> Result<Option<(String, String, Vec<String>)>, Busy> {
-    let checker = auth.clone();
-    auth.password_checks
-        .run(move || {
-            checker
-                .dev_users
-                .check(&username, &password)
-                .map(|u| (u.id.clone(), u.username.clone(), u.roles.clone()))
-        })
-        .await
-}
-
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
     Reply::json(
         status,
@@ -360,22 +290,5 @@ async fn read_form(session: &mut Session) -> Result<LoginForm, &'static str> {
             Ok(form)
         }
         _ => Err("expected application/json or application/x-www-form-urlencoded"),
-    }
-}
-
-/// The whole (small) request body.
-pub(super) async fn read_body(session: &mut Session) -> Result<Vec<u8>, &'static str> {
-    let mut body = Vec::new();
-    loop {
-        match session.read_request_body().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err("request body too large");
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(_) => return Err("could not read the request body"),
-        }
     }
 }

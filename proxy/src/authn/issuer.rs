@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use super::keys::{KeySet, VerifyKey};
-use crate::ed25519;
+use crate::keys::ed25519;
 
 /// `iss` of the proxy's tokens.
 pub const ISSUER: &str = "urn:mimir-gate";

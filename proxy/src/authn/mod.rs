@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod csrf;
 pub mod dev;
 pub mod endpoints;
+pub mod iam_watch;
 pub mod issuer;
 pub mod jwks;
 pub mod jwt;
@@ -21,6 +22,7 @@ pub mod keystore;
 pub mod lockdown;
 pub mod login_config;
 pub mod login_page;
+pub mod login_steps;
 pub mod oidc;
 pub mod password_checks;
 pub mod principal;
@@ -29,14 +31,15 @@ pub mod revoked;
 pub mod routes;
 pub mod session;
 pub mod source;
+pub mod trail;
 mod watch;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::assertion::{Asserter, Binding};
 use crate::config::ProxyConfig;
+use crate::keys::assertion::{Asserter, Binding};
 use cache::TokenCache;
 use config::AuthConfig;
 use credentials::{Credential, CredentialError};
@@ -97,7 +100,7 @@ impl Authenticator {
         let names: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
             .collect();
-        let mut users = dev::from_env(&crate::config::ProcessEnv, &names)?;
+        let mut users = dev::from_env(&crate::settings::ProcessEnv, &names)?;
         users.extend(config.auth.extra_dev_users.iter().cloned());
         if std::env::var_os("MIMIR_JWT_SECRET").is_some() {
             tracing::warn!(

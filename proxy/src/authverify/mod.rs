@@ -26,25 +26,26 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::assertion::Binding;
-use crate::audit::authn_trail::{Attempt, AuthTrail};
+use crate::admin::listener::{AdminEndpoint, VERIFY_PATH};
 use crate::audit::{Audit, AuditEvent, RequestInfo};
 use crate::authn::routes::{self, Route};
+use crate::authn::trail::{Attempt, AuthTrail};
 use crate::authn::{challenge, Authenticator, Principal};
-use crate::authn_guarded::{self, Refused};
 use crate::authz::{response as authz_response, Authorizer};
 use crate::config::ProxyConfig;
-use crate::connlimit::{Busy, Slots};
-use crate::ipfilter::IpFilter;
-use crate::normalize::PathOptions;
-use crate::pipeline::traffic::{Refusal, Traffic};
-use crate::ratelimit::source::SourceKeys;
-use crate::ratelimit::Limiter;
-use crate::unauthenticated::{self, Answer};
-use crate::{errors, forwarded, request_id};
+use crate::keys::assertion::Binding;
+use crate::pipeline::authn_guarded::{self, Refused};
+use crate::pipeline::limits::{Refusal, Traffic};
+use crate::pipeline::request_id;
+use crate::pipeline::unauthenticated::{self, Answer};
+use crate::reply::errors;
+use crate::request::forwarded;
+use crate::request::normalize::PathOptions;
+use crate::traffic::connlimit::{Busy, Slots};
+use crate::traffic::ipfilter::IpFilter;
+use crate::traffic::source::SourceKeys;
+use crate::traffic::Limiter;
 use original::Original;
-
-pub const PATH: &str = "/auth/verify";
 
 pub struct AuthVerify {
     auth: Arc<Authenticator>,
@@ -90,74 +91,6 @@ impl AuthVerify {
             trusted_proxies: config.headers.trusted_proxies.clone(),
             paths: PathOptions::from_config(config),
         }
-    }
-
-    /// The answer to one subrequest from `peer`.
-    pub async fn answer(&self, peer: IpAddr, req: &RequestHeader) -> Response<Vec<u8>> {
-        let started = Instant::now();
-        let request_id =
-            request_id::accept_or_generate(req.headers.get_all(request_id::HEADER).iter());
-        let peer = forwarded::canonical_ip(peer);
-        let (verdict, method, path, client_ip, user_agent) =
-            if !matches!(req.method.as_str(), "GET" | "HEAD") {
-                let verdict = refused(405, "use GET", &request_id);
-                (verdict, req.method.to_string(), PATH.to_owned(), peer, None)
-            } else if !self.trusted_proxies.iter().any(|n| n.contains(&peer)) {
-                // Only a trusted proxy's view of the client counts; anyone else could pose as any
-                // address and probe credentials unseen by the per-IP limits.
-                tracing::warn!(%peer, "auth_request from a peer outside headers.trusted_proxies");
-                let verdict = refused(
-                    403,
-                    "auth_request is answered only to headers.trusted_proxies",
-                    &request_id,
-                );
-                (verdict, "GET".to_owned(), PATH.to_owned(), peer, None)
-            } else {
-                match original::read(peer, &req.headers, &self.trusted_proxies, &self.paths) {
-                    Ok(original) => {
-                        let verdict = self.decide(&original, req, &request_id).await;
-                        let path = original.path().to_owned();
-                        (
-                            verdict,
-                            original.method,
-                            path,
-                            original.client_ip,
-                            original.user_agent,
-                        )
-                    }
-                    Err(e) => {
-                        let verdict = refused(400, &e.message, &request_id);
-                        (verdict, "-".to_owned(), e.raw_path, e.client_ip, None)
-                    }
-                }
-            };
-        let status = verdict.response.status().as_u16();
-        let (user_id, roles) = match &verdict.principal {
-            Some(p) => (Some(p.user_id.as_str()), p.roles.as_slice()),
-            None => (None, &[][..]),
-        };
-        let event = AuditEvent::request(&RequestInfo {
-            method: &method,
-            path: &path,
-            status,
-            duration: started.elapsed(),
-            request_id: &request_id,
-            source_ip: Some(client_ip),
-            user_agent: user_agent.as_deref(),
-            user_id,
-            roles,
-            mcp: None,
-        });
-        if self.audit.is_strict() {
-            // Nothing is allowed that is not on record.
-            if self.audit.record_durable(event).await.is_err() {
-                tracing::error!(request_id = %request_id, "audit log unavailable: refusing");
-                return refused(503, "the audit log is unavailable", &request_id).response;
-            }
-        } else if self.audit.record(event).await.is_err() {
-            tracing::error!(request_id = %request_id, "audit log unavailable: decision not recorded");
-        }
-        verdict.response
     }
 
     async fn decide(&self, original: &Original, req: &RequestHeader, request_id: &str) -> Verdict {
@@ -323,6 +256,90 @@ impl AuthVerify {
             response: reply::from_parts(refusal.response(request_id), request_id),
             principal: None,
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl AdminEndpoint for AuthVerify {
+    /// The answer to one subrequest from `peer`.
+    async fn answer(&self, peer: IpAddr, req: &RequestHeader) -> Response<Vec<u8>> {
+        let started = Instant::now();
+        let request_id = request_id::accept_or_generate(
+            req.headers.get_all(crate::reply::REQUEST_ID_HEADER).iter(),
+        );
+        let peer = forwarded::canonical_ip(peer);
+        let (verdict, method, path, client_ip, user_agent) =
+            if !matches!(req.method.as_str(), "GET" | "HEAD") {
+                let verdict = refused(405, "use GET", &request_id);
+                (
+                    verdict,
+                    req.method.to_string(),
+                    VERIFY_PATH.to_owned(),
+                    peer,
+                    None,
+                )
+            } else if !self.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+                // Only a trusted proxy's view of the client counts; anyone else could pose as any
+                // address and probe credentials unseen by the per-IP limits.
+                tracing::warn!(%peer, "auth_request from a peer outside headers.trusted_proxies");
+                let verdict = refused(
+                    403,
+                    "auth_request is answered only to headers.trusted_proxies",
+                    &request_id,
+                );
+                (
+                    verdict,
+                    "GET".to_owned(),
+                    VERIFY_PATH.to_owned(),
+                    peer,
+                    None,
+                )
+            } else {
+                match original::read(peer, &req.headers, &self.trusted_proxies, &self.paths) {
+                    Ok(original) => {
+                        let verdict = self.decide(&original, req, &request_id).await;
+                        let path = original.path().to_owned();
+                        (
+                            verdict,
+                            original.method,
+                            path,
+                            original.client_ip,
+                            original.user_agent,
+                        )
+                    }
+                    Err(e) => {
+                        let verdict = refused(400, &e.message, &request_id);
+                        (verdict, "-".to_owned(), e.raw_path, e.client_ip, None)
+                    }
+                }
+            };
+        let status = verdict.response.status().as_u16();
+        let (user_id, roles) = match &verdict.principal {
+            Some(p) => (Some(p.user_id.as_str()), p.roles.as_slice()),
+            None => (None, &[][..]),
+        };
+        let event = AuditEvent::request(&RequestInfo {
+            method: &method,
+            path: &path,
+            status,
+            duration: started.elapsed(),
+            request_id: &request_id,
+            source_ip: Some(client_ip),
+            user_agent: user_agent.as_deref(),
+            user_id,
+            roles,
+            mcp: None,
+        });
+        if self.audit.is_strict() {
+            // Nothing is allowed that is not on record.
+            if self.audit.record_durable(event).await.is_err() {
+                tracing::error!(request_id = %request_id, "audit log unavailable: refusing");
+                return refused(503, "the audit log is unavailable", &request_id).response;
+            }
+        } else if self.audit.record(event).await.is_err() {
+            tracing::error!(request_id = %request_id, "audit log unavailable: decision not recorded");
+        }
+        verdict.response
     }
 }
 

@@ -6,8 +6,8 @@ use http::HeaderMap;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
-use crate::forwarded;
-use crate::normalize::{self, PathOptions};
+use crate::request::forwarded;
+use crate::request::normalize::{self, PathOptions};
 
 pub const METHOD_HEADER: &str = "x-original-method";
 pub const URI_HEADER: &str = "x-original-uri";

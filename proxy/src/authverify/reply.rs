@@ -5,8 +5,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use pingora::http::ResponseHeader;
 
-use crate::identity::{USER_ID, USER_ROLES};
-use crate::request_id;
+use crate::pipeline::identity::{USER_ID, USER_ROLES};
 
 /// The normalized target nginx must forward (`proxy_pass http://core$mimir_target`), so the
 /// core serves exactly the path that was authorized.
@@ -33,7 +32,7 @@ pub fn from_parts(
             resp
         }
     };
-    set(&mut resp, request_id::HEADER, request_id);
+    set(&mut resp, crate::reply::REQUEST_ID_HEADER, request_id);
     resp
 }
 
@@ -48,7 +47,7 @@ pub fn allowed(
     let mut resp = Response::new(Vec::new());
     set(&mut resp, "content-length", "0");
     set(&mut resp, "cache-control", "no-store");
-    set(&mut resp, request_id::HEADER, request_id);
+    set(&mut resp, crate::reply::REQUEST_ID_HEADER, request_id);
     set(&mut resp, TARGET, target);
     if let Some((id, roles)) = user {
         set(&mut resp, USER_ID, id);
@@ -84,7 +83,7 @@ mod tests {
         assert_eq!(h[USER_ID], "alice");
         assert_eq!(h[USER_ROLES], "viewer,analyst");
         assert_eq!(h[TARGET], "/api/nodes?x=1");
-        assert_eq!(h[request_id::HEADER], "rid");
+        assert_eq!(h[crate::reply::REQUEST_ID_HEADER], "rid");
         assert!(resp.body().is_empty());
         let public = allowed(None, "/health", None, "rid");
         assert!(!public.headers().contains_key(USER_ID));

@@ -1,6 +1,6 @@
 //! `[authz]` in the policy file, and the environment variables upstream Mimir uses for RBAC.
 
-use crate::config::{env_value, ConfigError, EnvSource, Issue, Origin};
+use crate::settings::{env_value, ConfigError, EnvSource, Issue, Origin};
 use serde::Deserialize;
 use std::num::NonZeroU64;
 use std::path::PathBuf;

@@ -5,10 +5,11 @@
 use super::config::Sources;
 use super::decision::Decision;
 use super::loader;
-use super::mcp::{McpMessage, McpRequest, MessageKind, ToolCall};
 use super::policy::Policy;
-use crate::config::{self, ProcessEnv};
-use crate::normalize::{normalize_target, PathOptions};
+use crate::config;
+use crate::request::mcp::{McpMessage, McpRequest, MessageKind, ToolCall};
+use crate::request::normalize::{normalize_target, PathOptions};
+use crate::settings::ProcessEnv;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;

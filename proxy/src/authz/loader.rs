@@ -5,7 +5,7 @@ use super::policy::Policy;
 use super::rbac::{self, RbacOrigin};
 use super::routes;
 use super::source::{Fetched, Fetcher};
-use crate::config::Issue;
+use crate::settings::Issue;
 use std::fmt;
 use std::path::Path;
 

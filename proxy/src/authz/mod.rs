@@ -17,8 +17,6 @@ pub mod config;
 pub mod decision;
 pub mod explain;
 pub mod loader;
-pub mod matcher;
-pub mod mcp;
 pub mod permission;
 pub mod policy;
 pub mod rbac;
@@ -29,11 +27,11 @@ pub mod source;
 pub mod tools_list;
 
 pub use decision::{Decision, Reason};
-pub use mcp::{McpParseError, McpRequest};
 pub use policy::Policy;
 pub use tools_list::FilterError;
 
 use crate::authn::Principal;
+use crate::request::mcp::{self, McpParseError, McpRequest};
 use arc_swap::{ArcSwap, Guard};
 use std::sync::Arc;
 

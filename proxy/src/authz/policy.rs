@@ -6,13 +6,13 @@
 //! roles' sets.
 
 use super::decision::{Decision, McpDenial, Reason, RuleRef};
-use super::matcher::{Methods, Pattern, RouteTable};
-use super::mcp::{McpMessage, McpRequest, MessageKind};
 use super::permission::{Permission, Required};
 use super::rbac::RbacDocument;
 use super::routes::{Access, DefaultAccess, RoutesDocument};
 use crate::authn::claims::{roles_in, ClaimPath};
 use crate::authn::Principal;
+use crate::request::matcher::{Methods, Pattern, RouteTable};
+use crate::request::mcp::{McpMessage, McpRequest, MessageKind};
 use foldhash::{HashMap, HashMapExt};
 use serde_json::Value;
 use smallvec::SmallVec;
@@ -228,7 +228,7 @@ impl Policy {
         }
     }
 
-    /// Largest MCP body and batch the policy lets [`super::mcp::parse`] accept.
+    /// Largest MCP body and batch the policy lets [`crate::request::mcp::parse`] accept.
     pub fn mcp_limits(&self) -> (usize, usize) {
         (self.mcp_max_body_bytes, self.mcp_max_batch)
     }

@@ -8,7 +8,7 @@
 //! group, bad JSON, a missing field, a `defaultRole` or mapping target that names no role.
 
 use super::permission::Permission;
-use crate::config::{Issue, Origin};
+use crate::settings::{Issue, Origin};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::fmt;

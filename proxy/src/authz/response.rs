@@ -1,6 +1,6 @@
 //! Responses for refused requests, built here and sent by the gateway.
 //!
-//! - 403: the proxy's JSON error shape (`crate::errors`) plus `missing_permissions` /
+//! - 403: the proxy's JSON error shape (`crate::reply::errors`) plus `missing_permissions` /
 //!   `required_one_of` and, for MCP, which message was refused. Rule names stay in the log.
 //! - Browsers without a session (a `GET`/`HEAD` whose `Accept` prefers HTML) are sent to
 //!   `/login?next=<the original path and query>` instead of receiving a JSON 401.

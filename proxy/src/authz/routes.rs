@@ -4,9 +4,9 @@
 //! Errors name the file, line, column and key, using the same TOML span machinery as the main
 //! policy file.
 
-use super::matcher::{Methods, Pattern};
 use super::permission::{Permission, Required};
-use crate::config::{Document, Issue, Origin};
+use crate::request::matcher::{Methods, Pattern};
+use crate::settings::{Document, Issue, Origin};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! left as they are. An answer that cannot be read is an error: the gateway must not forward
 //! an unfiltered list (502).
 
-use super::mcp::{McpRequest, MessageKind};
+use crate::request::mcp::{McpRequest, MessageKind};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +58,7 @@ pub fn filter_tools_list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::mcp;
+    use crate::request::mcp;
     use serde_json::json;
 
     fn request(body: &str) -> McpRequest {

@@ -2,9 +2,7 @@
 //! `PathConfig` derives its default (encoded slashes rejected).
 //! `config/policy.toml` spells out exactly these values (a test keeps them in sync).
 
-use super::{
-    HeaderConfig, LimitConfig, LogConfig, LogFormat, ServerConfig, TlsConfig, UpstreamConfig,
-};
+use super::{HeaderConfig, LimitConfig, ServerConfig, TlsConfig, UpstreamConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 
 impl Default for ServerConfig {
@@ -64,15 +62,6 @@ impl Default for LimitConfig {
             max_body_bytes: 10 * 1024 * 1024,
             client_header_timeout_seconds: 10,
             client_body_timeout_seconds: 30,
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            level: "info".into(),
         }
     }
 }

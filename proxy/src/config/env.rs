@@ -1,80 +1,15 @@
 //! Environment overrides, applied after the file: container-friendly settings plus upstream Mimir's
 //! variable names, so an existing deployment drops in. Every variable can instead be given as
-//! `NAME_FILE` (path of a file holding the value: Docker/Kubernetes secrets).
+//! `NAME_FILE` (path of a file holding the value: Docker/Kubernetes secrets; [`crate::settings`]).
 
-use super::{ConfigError, Issue, LogFormat, Origin, ProxyConfig};
+use super::ProxyConfig;
+use crate::admin::logging::LogFormat;
 use crate::audit::config as audit;
 use crate::authn::login_config::ProviderConfig;
+use crate::settings::env::lookup;
+use crate::settings::{EnvSource, Issue, Origin};
 use ipnet::IpNet;
-use std::collections::HashMap;
-use std::ffi::OsString;
 use std::net::SocketAddr;
-
-/// Where variables are read from: the process in production, a map in tests.
-pub trait EnvSource {
-    fn var_os(&self, name: &str) -> Option<OsString>;
-}
-
-pub struct ProcessEnv;
-
-impl EnvSource for ProcessEnv {
-    fn var_os(&self, name: &str) -> Option<OsString> {
-        std::env::var_os(name)
-    }
-}
-
-impl EnvSource for HashMap<String, String> {
-    fn var_os(&self, name: &str) -> Option<OsString> {
-        self.get(name).map(OsString::from)
-    }
-}
-
-/// The value of `name`, or the trimmed contents of the file named by `name_FILE`. Empty values
-/// count as unset (compose files often write `VAR=`); setting both forms is an error.
-pub fn env_value(env: &dyn EnvSource, name: &str) -> Result<Option<String>, ConfigError> {
-    Ok(lookup(env, name)?.map(|(value, _)| value))
-}
-
-/// Like [`env_value`], also returning which variable supplied the value.
-fn lookup(env: &dyn EnvSource, name: &str) -> Result<Option<(String, String)>, Issue> {
-    let file_var = format!("{name}_FILE");
-    match (non_empty(env, name)?, non_empty(env, &file_var)?) {
-        (Some(_), Some(_)) => Err(env_issue(
-            name,
-            format!("both {name} and {file_var} are set; use only one"),
-        )),
-        (Some(value), None) => Ok(Some((value, name.to_owned()))),
-        (None, Some(path)) => {
-            let contents = std::fs::read_to_string(&path)
-                .map_err(|e| env_issue(&file_var, format!("cannot read {path}: {e}")))?;
-            let value = contents.trim();
-            if value.is_empty() {
-                return Err(env_issue(&file_var, format!("{path} is empty")));
-            }
-            Ok(Some((value.to_owned(), file_var)))
-        }
-        (None, None) => Ok(None),
-    }
-}
-
-fn non_empty(env: &dyn EnvSource, name: &str) -> Result<Option<String>, Issue> {
-    match env.var_os(name) {
-        None => Ok(None),
-        Some(v) if v.is_empty() => Ok(None),
-        Some(v) => v
-            .into_string()
-            .map(Some)
-            .map_err(|_| env_issue(name, "value is not valid UTF-8".into())),
-    }
-}
-
-fn env_issue(var: &str, message: String) -> Issue {
-    Issue {
-        origin: Origin::Env(var.to_owned()),
-        field: None,
-        message,
-    }
-}
 
 /// Applies the overrides. Returns which variable now supplies each field (for error locations)
 /// and the problems found.
@@ -326,6 +261,8 @@ fn parse_server_url(v: &str) -> Result<(String, Option<String>), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::env_value;
+    use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

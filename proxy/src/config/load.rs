@@ -1,9 +1,9 @@
 //! Loading order: built-in defaults, then the TOML file, then environment overrides, then
 //! validation of the result.
 
-use super::document::Document;
-use super::env::{self, EnvSource, ProcessEnv};
-use super::{validate, ConfigError, Issue, Origin, ProxyConfig};
+use super::origins::Origins;
+use super::{env, validate, ProxyConfig};
+use crate::settings::{ConfigError, Document, EnvSource, Issue, Origin, ProcessEnv};
 use std::path::Path;
 
 /// Loads `path` (or only the defaults when `None`) with the process environment applied.
@@ -35,7 +35,7 @@ pub fn load_with_env(path: Option<&Path>, env: &dyn EnvSource) -> Result<ProxyCo
         _ => None,
     };
     let mut cfg = match &doc {
-        Some(doc) => doc.config()?,
+        Some(doc) => doc.deserialize()?,
         None => ProxyConfig::default(),
     };
     let (env, mut issues) = env::apply(&mut cfg, env);
@@ -48,33 +48,5 @@ pub fn load_with_env(path: Option<&Path>, env: &dyn EnvSource) -> Result<ProxyCo
         Ok(cfg)
     } else {
         Err(ConfigError::new(issues))
-    }
-}
-
-/// Answers "where did this field's value come from?" for validation messages.
-pub(crate) struct Origins<'a> {
-    doc: Option<&'a Document<'a>>,
-    /// Field (e.g. `headers.trusted_proxies`) → variable that set it.
-    env: Vec<(&'static str, String)>,
-}
-
-impl Origins<'_> {
-    pub(crate) fn issue(&self, field: &str, message: String) -> Issue {
-        Issue {
-            origin: self.of(field),
-            field: Some(field.to_owned()),
-            message,
-        }
-    }
-
-    fn of(&self, field: &str) -> Origin {
-        // `headers.trusted_proxies[1]` was set by whoever set `headers.trusted_proxies`.
-        let base = field.split('[').next().unwrap_or(field);
-        if let Some((_, var)) = self.env.iter().find(|(f, _)| *f == base) {
-            return Origin::Env(var.clone());
-        }
-        self.doc
-            .and_then(|doc| doc.locate(field))
-            .unwrap_or(Origin::Default)
     }
 }

@@ -2,16 +2,11 @@
 //! Field names and defaults here are the documented contract (docs/configuration.md).
 
 mod defaults;
-mod document;
 mod env;
-mod error;
-pub mod identity;
 mod load;
+mod origins;
 mod validate;
 
-pub(crate) use document::Document;
-pub use env::{env_value, EnvSource, ProcessEnv};
-pub use error::{ConfigError, Issue, Origin};
 pub use load::{check, load, load_with_env};
 
 use ipnet::IpNet;
@@ -28,13 +23,13 @@ pub struct ProxyConfig {
     pub headers: HeaderConfig,
     pub paths: PathConfig,
     pub limits: LimitConfig,
-    pub log: LogConfig,
+    pub log: crate::admin::logging::LogConfig,
     pub auth: crate::authn::config::AuthConfig,
     pub audit: crate::audit::config::AuditConfig,
     pub authz: crate::authz::config::AuthzConfig,
-    pub traffic: crate::ratelimit::config::TrafficConfig,
-    pub identity: identity::IdentityConfig,
-    pub metrics: crate::metrics::MetricsConfig,
+    pub traffic: crate::traffic::config::TrafficConfig,
+    pub identity: crate::keys::identity_config::IdentityConfig,
+    pub metrics: crate::admin::metrics::MetricsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -109,20 +104,4 @@ pub struct LimitConfig {
     /// Time allowed to receive the request headers and each body chunk.
     pub client_header_timeout_seconds: u64,
     pub client_body_timeout_seconds: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    pub format: LogFormat,
-    /// `tracing` filter, e.g. `info` or `mimir_proxy=debug`.
-    pub level: String,
 }

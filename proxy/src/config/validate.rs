@@ -1,8 +1,9 @@
 //! Semantic checks on the merged configuration (file + environment). Every problem is reported,
 //! located where the offending value came from.
 
-use super::load::Origins;
-use super::{Issue, ProxyConfig};
+use super::origins::Origins;
+use super::ProxyConfig;
+use crate::settings::Issue;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
@@ -32,13 +33,13 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     {
         v.fail(&field, message);
     }
-    for (field, message) in super::identity::check(&cfg.identity) {
+    for (field, message) in crate::keys::identity_config::check(&cfg.identity) {
         v.fail(&field, message);
     }
     for (field, message) in crate::audit::config::validate(&cfg.audit) {
         v.fail(field, message);
     }
-    for (field, message) in crate::ratelimit::config::validate(&cfg.traffic) {
+    for (field, message) in crate::traffic::config::validate(&cfg.traffic) {
         v.fail(&field, message);
     }
     v.issues

@@ -34,7 +34,7 @@ pub struct InjectArgs {
 
 /// Runs the webhook until SIGTERM/SIGINT.
 pub fn run(args: InjectArgs) -> ExitCode {
-    crate::logging::init(&crate::config::LogConfig::default());
+    crate::admin::logging::init(&crate::admin::logging::LogConfig::default());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

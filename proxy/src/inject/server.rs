@@ -5,8 +5,8 @@
 use super::decide::{decide, Decision};
 use super::sidecar::Sidecar;
 use super::InjectArgs;
-use crate::errors::error_code;
-use crate::metrics::{Metrics, MetricsConfig};
+use crate::admin::metrics::{Metrics, MetricsConfig};
+use crate::reply::errors::error_code;
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use anyhow::Context;
 use axum::body::Bytes;

@@ -20,10 +20,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::admin::metrics::Metrics;
 use crate::audit::{Audit, AuditEvent, RequestInfo};
-use crate::errors;
-use crate::metrics::Metrics;
-use crate::request_id;
+use crate::pipeline::request_id;
+use crate::reply::errors;
 
 /// pingora's limit on header lines; more is a refusal.
 const MAX_HEADERS: usize = 256;

@@ -8,7 +8,7 @@
 //! the core never runs the request. Nothing here depends on pingora's 64 KiB retry buffer: any
 //! body up to the MCP limit is accepted.
 
-use crate::authz::McpParseError;
+use crate::request::mcp::McpParseError;
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
@@ -50,7 +50,7 @@ impl Collector {
 
     /// A declared `Content-Length` over the limit is refused before anything is read.
     pub fn declared_too_large(&self, req: &RequestHeader) -> bool {
-        super::traffic::declared_length(req).is_some_and(|n| n > self.limit as u64)
+        super::limits::declared_length(req).is_some_and(|n| n > self.limit as u64)
     }
 
     pub fn checked(&self) -> Option<&Bytes> {

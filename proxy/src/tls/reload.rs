@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 use super::{crypto_provider, load_certs, load_key};
-use crate::metrics::Metrics;
+use crate::admin::metrics::Metrics;
 
 /// How often the files are checked for changes (SIGHUP reloads at once).
 const POLL_INTERVAL: Duration = Duration::from_secs(2);

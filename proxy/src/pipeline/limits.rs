@@ -9,12 +9,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
-use crate::authz::McpRequest;
-use crate::connlimit::{Busy, SlotGuard, Slots};
-use crate::errors::json_error;
-use crate::ipfilter::{IpDenied, IpFilter};
-use crate::ratelimit::groups::GroupId;
-use crate::ratelimit::{Allowance, LimitKeys, Limited, Limiter};
+use crate::reply::errors::json_error;
+use crate::request::mcp::McpRequest;
+use crate::traffic::connlimit::{Busy, SlotGuard, Slots};
+use crate::traffic::groups::GroupId;
+use crate::traffic::ipfilter::{IpDenied, IpFilter};
+use crate::traffic::{Allowance, LimitKeys, Limited, Limiter};
 
 /// `Retry-After` of a request refused for concurrency: slots free up as requests finish.
 const BUSY_RETRY_SECONDS: u32 = 1;
@@ -162,8 +162,8 @@ pub fn tighter(a: Option<Allowance>, b: Option<Allowance>) -> Option<Allowance> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::config::{OnError, Period, Rate};
-    use crate::ratelimit::LimitSpec;
+    use crate::traffic::config::{OnError, Period, Rate};
+    use crate::traffic::LimitSpec;
     use std::time::Duration;
 
     fn allowance(remaining: u32) -> Option<Allowance> {

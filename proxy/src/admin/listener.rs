@@ -1,6 +1,7 @@
 //! Admin listener (plain HTTP, keep it off the public network): `/healthz` liveness,
 //! `/readyz` readiness (can the upstream be reached), `/metrics` for Prometheus, and
-//! `/auth/verify` for nginx `auth_request` ([`crate::authverify`]).
+//! `/auth/verify` for nginx `auth_request` (answered by [`crate::authverify`], handed in as an
+//! [`AdminEndpoint`] so that this folder depends on nothing above it).
 
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -11,7 +12,18 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
+use pingora::http::RequestHeader;
+use std::net::IpAddr;
+
+/// Where nginx asks whether a request may pass (`auth_request`).
+pub const VERIFY_PATH: &str = "/auth/verify";
+
+/// An endpoint the admin listener serves for another part of the proxy.
+#[async_trait]
+pub trait AdminEndpoint: Send + Sync {
+    async fn answer(&self, peer: IpAddr, req: &RequestHeader) -> Response<Vec<u8>>;
+}
 
 pub struct Admin {
     pub metrics: Arc<Metrics>,
@@ -21,9 +33,9 @@ pub struct Admin {
     pub upstream_tls: bool,
     pub timeout: Duration,
     /// Not ready while audit records cannot be written (strict mode refuses requests then).
-    pub audit: crate::audit::Audit,
-    /// `None` when authentication is disabled: `/auth/verify` then refuses everything.
-    pub verify: Option<Arc<crate::authverify::AuthVerify>>,
+    pub audit_available: Box<dyn Fn() -> bool + Send + Sync>,
+    /// [`VERIFY_PATH`]; `None` when authentication is disabled: it then refuses everything.
+    pub verify: Option<Arc<dyn AdminEndpoint>>,
 }
 
 impl Admin {
@@ -90,7 +102,7 @@ impl ServeHttp for Admin {
             "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
             "/readyz" => {
                 let upstream = self.check_upstream().await;
-                let audit_ok = self.audit.is_available();
+                let audit_ok = (self.audit_available)();
                 // The config check is implicit: the listener only runs with a loaded config.
                 let checks = serde_json::json!({
                     "config": "ok",
@@ -113,7 +125,7 @@ impl ServeHttp for Admin {
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             ),
-            crate::authverify::PATH => {
+            VERIFY_PATH => {
                 let peer = session
                     .client_addr()
                     .and_then(|a| a.as_inet())

@@ -76,7 +76,7 @@ impl IdentityConfig {
 pub fn check(identity: &IdentityConfig) -> Vec<(String, String)> {
     let mut issues = Vec::new();
     if let Some(path) = &identity.signing_key_file {
-        if let Err(e) = crate::ed25519::read_private_pem(path) {
+        if let Err(e) = crate::keys::ed25519::read_private_pem(path) {
             issues.push(("identity.signing_key_file".into(), format!("{e:#}")));
         }
     }

@@ -3,7 +3,6 @@
 
 use http::HeaderValue;
 
-pub const HEADER: &str = "x-request-id";
 const MAX_LEN: usize = 128;
 
 /// The request id for a request whose `X-Request-ID` values are `incoming`.

@@ -8,7 +8,7 @@
 //!   waiting never lets through.
 
 use super::{Allowance, Cause, LimitSpec, Limited};
-use crate::errors::json_error;
+use crate::reply::errors::json_error;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use std::time::Duration;
@@ -94,7 +94,7 @@ impl Limited {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::config::{OnError, Period, Rate};
+    use crate::traffic::config::{OnError, Period, Rate};
     use std::sync::Arc;
 
     fn spec() -> Arc<LimitSpec> {

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-use super::event::timestamp;
-use super::{Audit, AuditEvent};
+use crate::audit::event::timestamp;
+use crate::audit::{Audit, AuditEvent};
 use crate::authn::keystore::KeyFile;
 use crate::authn::lockdown;
 

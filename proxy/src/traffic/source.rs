@@ -7,7 +7,7 @@
 //! rate and connection slots, requests in flight per client and brute-force blocks. The IP
 //! lists, trusted-proxy checks and audit records keep the full address.
 
-use crate::forwarded::canonical_ip;
+use crate::request::forwarded::canonical_ip;
 use ipnet::Ipv6Net;
 use std::net::IpAddr;
 

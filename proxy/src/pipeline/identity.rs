@@ -10,11 +10,10 @@ use http::header::{HeaderName, CONNECTION};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
-use crate::assertion::Binding;
 use crate::authn::credentials::{QUERY_CREDENTIALS, SESSION_COOKIE};
 use crate::authn::{Authenticator, Principal};
-use crate::forwarded::ClientChain;
-use crate::request_id;
+use crate::keys::assertion::Binding;
+use crate::request::forwarded::ClientChain;
 
 /// The verified user id (`<source>|<id>`) and roles (comma-separated) the core receives.
 pub const USER_ID: &str = "x-user-id";
@@ -94,7 +93,7 @@ pub fn set_forwarding_headers(
     req.insert_header("x-forwarded-proto", "https")?;
     req.insert_header("x-forwarded-host", host)?;
     req.insert_header("x-real-ip", client.client_ip.to_string())?;
-    req.insert_header(request_id::HEADER, request_id)?;
+    req.insert_header(crate::reply::REQUEST_ID_HEADER, request_id)?;
     Ok(())
 }
 

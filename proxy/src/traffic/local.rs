@@ -151,7 +151,7 @@ impl<K: Hash + Eq + Clone, C: Clock + Clone> Bucket<K, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::config::{Period, Rate};
+    use crate::traffic::config::{Period, Rate};
     use governor::clock::FakeRelativeClock;
 
     #[test]

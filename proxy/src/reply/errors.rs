@@ -61,7 +61,7 @@ pub fn stamp(
         resp.insert_header(STRICT_TRANSPORT_SECURITY, hsts.clone())?;
     }
     if !request_id.is_empty() {
-        resp.insert_header(crate::request_id::HEADER, request_id)?;
+        resp.insert_header(super::REQUEST_ID_HEADER, request_id)?;
     }
     Ok(())
 }

@@ -17,7 +17,7 @@
 use super::config::BruteForceConfig;
 use super::local::{Bucket, Outcome};
 use super::source::SourceKeys;
-use crate::errors::json_error;
+use crate::reply::errors::json_error;
 use bytes::Bytes;
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::Quota;

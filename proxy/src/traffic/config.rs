@@ -3,7 +3,7 @@
 //! Documented in docs/traffic-controls.md; the defaults follow the deployment guide's nginx
 //! example (100/min API, 200/min MCP, 10/s health, burst 20).
 
-use crate::authz::matcher::Pattern;
+use crate::request::matcher::Pattern;
 use governor::Quota;
 use ipnet::IpNet;
 use serde::Deserialize;

@@ -5,9 +5,9 @@
 use http::HeaderMap;
 use std::sync::Arc;
 
-use crate::audit::authn_trail::{Attempt, AuthTrail, Credentials};
+use crate::authn::trail::{Attempt, AuthTrail, Credentials};
 use crate::authn::{AuthFailure, Authenticator, Principal};
-use crate::ratelimit::bruteforce::Blocked;
+use crate::traffic::bruteforce::Blocked;
 
 #[derive(Debug)]
 pub enum Refused {

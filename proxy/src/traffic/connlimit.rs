@@ -15,11 +15,11 @@
 //! and those clients are limited per request on the address the proxy forwards. Every limit
 //! here counts an IPv6 address by its network ([`SourceKeys`]).
 
-use crate::forwarded::canonical_ip;
-use crate::ipfilter::IpFilter;
-use crate::ratelimit::config::TrafficConfig;
-use crate::ratelimit::local::{Bucket, Outcome};
-use crate::ratelimit::source::SourceKeys;
+use crate::request::forwarded::canonical_ip;
+use crate::traffic::config::TrafficConfig;
+use crate::traffic::ipfilter::IpFilter;
+use crate::traffic::local::{Bucket, Outcome};
+use crate::traffic::source::SourceKeys;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -86,7 +86,7 @@ impl ConnectionGate {
     }
 }
 
-impl crate::ratelimit::Sweep for ConnectionGate {
+impl crate::traffic::Sweep for ConnectionGate {
     fn sweep(&self) {
         ConnectionGate::sweep(self);
     }
@@ -192,7 +192,7 @@ impl Busy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::config::{Period, Rate, TrafficConfig};
+    use crate::traffic::config::{Period, Rate, TrafficConfig};
 
     #[test]
     fn slots_are_released() {

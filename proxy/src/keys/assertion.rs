@@ -14,8 +14,8 @@ use std::path::Path;
 
 use crate::authn::source::SEPARATOR;
 use crate::authn::{issuer, AuthMethod, Principal};
-use crate::config::identity::{Clearance, IdentityConfig};
-use crate::ed25519;
+use crate::keys::ed25519;
+use crate::keys::identity_config::{Clearance, IdentityConfig};
 
 pub const ISSUER: &str = "mimir-proxy";
 pub const AUDIENCE: &str = "mimir-core";

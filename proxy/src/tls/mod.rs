@@ -23,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{TlsConfig, UpstreamConfig};
-use crate::forwarded::validated_host;
+use crate::request::forwarded::validated_host;
 use reload::ReloadableCert;
 
 /// AEAD suites with ECDHE key exchange only: rustls has no CBC, RSA key exchange or

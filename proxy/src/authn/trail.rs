@@ -1,19 +1,19 @@
 //! Authentication outcomes in one place: each login, logout and refused credential becomes an
 //! audit record and a metric, and the failures feed the brute-force counters
-//! ([`crate::ratelimit::bruteforce`]) that refuse the client's next attempt before its
+//! ([`crate::traffic::bruteforce`]) that refuse the client's next attempt before its
 //! credential is checked. Nothing here ever sees a secret's value: callers pass names and key ids only.
 
 use http::HeaderMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::{Audit, AuditEvent};
+use crate::admin::metrics::{Denial, Metrics};
+use crate::audit::{Audit, AuditEvent};
 use crate::authn::apikey;
 use crate::authn::credentials::{self, Credential as Presented};
-use crate::metrics::{Denial, Metrics};
-use crate::ratelimit::bruteforce::{Alert, AlertSink, Blocked, BruteForce, Credential};
-use crate::ratelimit::config::TrafficConfig;
-use crate::ratelimit::source::SourceKeys;
+use crate::traffic::bruteforce::{Alert, AlertSink, Blocked, BruteForce, Credential};
+use crate::traffic::config::TrafficConfig;
+use crate::traffic::source::SourceKeys;
 
 /// `rate_limit.name` of brute-force blocks and of the attempts they refuse.
 const BRUTEFORCE_LIMIT: &str = "bruteforce-ip";

@@ -1,8 +1,8 @@
 //! Route groups: which group a normalized path belongs to, matched with the authz route-rule
-//! pattern syntax (`crate::authz::matcher`), first listed group first.
+//! pattern syntax (`crate::request::matcher`), first listed group first.
 
 use super::config::{OnError, RouteGroup};
-use crate::authz::matcher::{Methods, Pattern, RouteTable};
+use crate::request::matcher::{Methods, Pattern, RouteTable};
 
 /// Index of a group in the policy file's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,7 +66,7 @@ impl RouteGroups {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ratelimit::config::TrafficConfig;
+    use crate::traffic::config::TrafficConfig;
 
     #[test]
     fn default_groups() {

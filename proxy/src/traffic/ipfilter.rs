@@ -5,9 +5,9 @@
 //! Order: global deny, global allow, then the group's deny and allow. Deny wins; a non-empty
 //! allow list admits only its networks.
 
-use crate::forwarded::canonical_ip;
-use crate::ratelimit::config::{IpRules, TrafficConfig};
-use crate::ratelimit::groups::GroupId;
+use crate::request::forwarded::canonical_ip;
+use crate::traffic::config::{IpRules, TrafficConfig};
+use crate::traffic::groups::GroupId;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -45,7 +45,7 @@ impl IpDenied {
         &self,
         request_id: &str,
     ) -> pingora::Result<(pingora::http::ResponseHeader, bytes::Bytes)> {
-        crate::errors::json_error(403, "access from this address is not allowed", request_id)
+        crate::reply::errors::json_error(403, "access from this address is not allowed", request_id)
     }
 }
 

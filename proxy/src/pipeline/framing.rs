@@ -9,7 +9,7 @@ use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use pingora::http::RequestHeader;
 
 use crate::config::LimitConfig;
-use crate::errors::Reject;
+use crate::reply::errors::Reject;
 
 /// Framing of an HTTP/1 request. `raw_header` is the header block as received: pingora drops
 /// `Content-Length` from the parsed header when `Transfer-Encoding` is present too.

@@ -1,20 +1,21 @@
 //! The policy file as parsed TOML with source spans, so that every error (syntax, type, unknown
 //! key, semantic) can name the file, line, column and key path.
 
-use super::{Issue, Origin, ProxyConfig};
+use super::{Issue, Origin};
+use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-pub(crate) struct Document<'a> {
+pub struct Document<'a> {
     path: &'a Path,
     text: &'a str,
     root: Spanned<DeTable<'a>>,
 }
 
 impl<'a> Document<'a> {
-    pub(crate) fn parse(path: &'a Path, text: &'a str) -> Result<Self, Issue> {
+    pub fn parse(path: &'a Path, text: &'a str) -> Result<Self, Issue> {
         match DeTable::parse(text) {
             Ok(root) => Ok(Self { path, text, root }),
             Err(e) => {
@@ -31,8 +32,9 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Deserializes with `deny_unknown_fields`; the first type or unknown-key error is reported.
-    pub(crate) fn config(&self) -> Result<ProxyConfig, Issue> {
+    /// Deserializes into `T` (whose fields deny unknown keys); the first type or unknown-key
+    /// error is reported.
+    pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, Issue> {
         let de = toml::Deserializer::from(self.root.clone());
         serde_path_to_error::deserialize(de).map_err(|e| {
             // The path ends at the offending key, unknown keys included; "." means the root.
@@ -47,7 +49,7 @@ impl<'a> Document<'a> {
     }
 
     /// The origin of `field` (`a.b` or `a.b[2]`) if the file sets it.
-    pub(crate) fn locate(&self, field: &str) -> Option<Origin> {
+    pub fn locate(&self, field: &str) -> Option<Origin> {
         let span = self.span_of(field)?;
         Some(self.origin(Some(span.start)))
     }

@@ -11,7 +11,7 @@
 //! Rules are kept in a segment trie, so a lookup costs a walk down the path's segments instead
 //! of a scan over every rule; among all matching rules the one listed first wins.
 
-use crate::normalize::{normalize_path, PathOptions};
+use crate::request::normalize::{normalize_path, PathOptions};
 use foldhash::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

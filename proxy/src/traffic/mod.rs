@@ -13,8 +13,10 @@
 
 pub mod bruteforce;
 pub mod config;
+pub mod connlimit;
 pub mod groups;
 pub mod headers;
+pub mod ipfilter;
 pub mod local;
 pub mod redis;
 pub mod source;
