@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         },
         ..ProxyConfig::default()
     };
-    let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
+    let auth = Authenticator::with_dev_users(&config.authn_settings(), Vec::new()).unwrap();
     let (token, _) = auth
         .local
         .issue("alice", &["developer".to_owned()], now - 5)

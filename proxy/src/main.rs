@@ -87,7 +87,13 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_INVALID)
             }
         },
-        Command::Explain(args) => mimir_proxy::authz::explain::run(cli.config.as_deref(), &args),
+        Command::Explain(args) => match config::load(cli.config.as_deref()) {
+            Ok(cfg) => mimir_proxy::authz::explain::run(&cfg.authz, &cfg.path_options(), &args),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
         Command::IdentityKeygen { out } => match mimir_proxy::keys::assertion::keygen(&out) {
             Ok((key, public)) => {
                 println!(

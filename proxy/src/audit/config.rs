@@ -359,51 +359,6 @@ mod tests {
     }
 
     #[test]
-    fn upstream_variables_apply() {
-        let dir = tempfile::tempdir().unwrap();
-        let policy = dir.path().join("policy.toml");
-        std::fs::write(&policy, "[tls]\ngenerate_dev_cert = true\n").unwrap();
-        let env = |extra: &[(&str, &str)]| {
-            let mut vars: std::collections::HashMap<String, String> = [
-                ("MIMIR_ENABLE_AUDIT_LOGGING", "true"),
-                ("MIMIR_AUDIT_LOG_DESTINATION", "all"),
-                ("MIMIR_AUDIT_LOG_FILE", "/var/log/mimir/audit.log"),
-                ("MIMIR_AUDIT_WEBHOOK_URL", "https://siem.example/ingest"),
-                ("MIMIR_AUDIT_WEBHOOK_AUTH_HEADER", "Bearer t"),
-                ("MIMIR_AUDIT_WEBHOOK_BATCH_SIZE", "7"),
-                ("MIMIR_AUDIT_WEBHOOK_BATCH_INTERVAL_MS", "250"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            vars
-        };
-        let cfg = crate::config::load_with_env(Some(&policy), &env(&[]))
-            .unwrap()
-            .audit;
-        assert!(cfg.enabled);
-        assert_eq!(cfg.destinations.len(), 3);
-        assert_eq!(cfg.file.path.to_str(), Some("/var/log/mimir/audit.log"));
-        assert_eq!(cfg.webhook.url, "https://siem.example/ingest");
-        assert_eq!(cfg.webhook.auth_header.as_deref(), Some("Bearer t"));
-        assert_eq!(
-            (cfg.webhook.batch_size, cfg.webhook.batch_interval_ms),
-            (7, 250)
-        );
-
-        let bad = env(&[
-            ("MIMIR_AUDIT_WEBHOOK_BATCH_SIZE", "0"),
-            ("MIMIR_AUDIT_WEBHOOK_URL", "https://user:pw@siem.example/"),
-        ]);
-        let err = crate::config::load_with_env(Some(&policy), &bad)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("MIMIR_AUDIT_WEBHOOK_BATCH_SIZE"), "{err}");
-        assert!(err.contains("must not contain credentials"), "{err}");
-    }
-
-    #[test]
     fn debug_never_shows_the_webhook_secret() {
         let cfg = WebhookConfig {
             auth_header: Some("Bearer s3cr3t".into()),

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::keystore::{KeyFile, KeyRecord};
-use super::principal::is_header_safe;
 use super::{apikey, lockdown, now};
+use crate::request::header_value::is_header_safe;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {

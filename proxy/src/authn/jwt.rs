@@ -15,8 +15,9 @@ use std::sync::Arc;
 use super::claims::{self, ClaimPath};
 use super::jwks::RemoteKeys;
 use super::keys::KeySet;
-use super::principal::{is_header_safe, AuthMethod, Principal};
+use super::principal::{AuthMethod, Principal};
 use super::source;
+use crate::request::header_value::is_header_safe;
 
 /// The asymmetric algorithms an issuer may use. `none` and HMAC are never accepted: an HMAC
 /// "verified" with a public key is the classic algorithm-confusion forgery.

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::principal::{is_header_safe, AuthMethod, Principal};
+use super::principal::{AuthMethod, Principal};
 use super::watch::Watched;
 use super::{apikey, source};
+use crate::request::header_value::is_header_safe;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

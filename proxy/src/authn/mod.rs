@@ -38,8 +38,8 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::ProxyConfig;
 use crate::keys::assertion::{Asserter, Binding};
+use crate::keys::identity_config::IdentityConfig;
 use cache::TokenCache;
 use config::AuthConfig;
 use credentials::{Credential, CredentialError};
@@ -93,10 +93,18 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// What the authenticator is built from: `[auth]`, and the identity assertion it signs for the
+/// core (`[identity]`, sent in the header named `headers.identity_header`).
+pub struct Settings<'a> {
+    pub auth: &'a AuthConfig,
+    pub identity: &'a IdentityConfig,
+    pub identity_header: &'a str,
+}
+
 impl Authenticator {
     /// Build from the configuration; dev users come from the process environment plus
     /// `auth.extra_dev_users`.
-    pub fn new(config: &ProxyConfig) -> anyhow::Result<Self> {
+    pub fn new(config: &Settings) -> anyhow::Result<Self> {
         let names: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
             .collect();
@@ -111,8 +119,8 @@ impl Authenticator {
         Self::with_dev_users(config, users)
     }
 
-    pub fn with_dev_users(config: &ProxyConfig, users: Vec<dev::DevUser>) -> anyhow::Result<Self> {
-        let auth = &config.auth;
+    pub fn with_dev_users(config: &Settings, users: Vec<dev::DevUser>) -> anyhow::Result<Self> {
+        let auth = config.auth;
         let audience = if auth.resource.is_empty() {
             issuer::DEFAULT_AUDIENCE.to_owned()
         } else {
@@ -178,8 +186,8 @@ impl Authenticator {
                 .iter()
                 .map(Provider::new)
                 .collect::<anyhow::Result<_>>()?,
-            asserter: Asserter::new(&config.identity)?,
-            identity_header: HeaderName::try_from(config.headers.identity_header.as_str())?,
+            asserter: Asserter::new(config.identity)?,
+            identity_header: HeaderName::try_from(config.identity_header)?,
         })
     }
 
@@ -249,7 +257,7 @@ impl Authenticator {
     ) -> anyhow::Result<(&HeaderName, HeaderValue)> {
         Ok((
             &self.identity_header,
-            self.asserter.assert(principal, request, now())?,
+            self.asserter.assert(&principal.subject(), request, now())?,
         ))
     }
 
@@ -304,10 +312,17 @@ mod tests {
     #[tokio::test]
     async fn sessions_are_qualified_by_their_issuer_and_refused_once_it_is_gone() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = ProxyConfig::default();
-        config.auth.keys_file = dir.path().join("keys.json");
-        config.auth.lockdown_file = dir.path().join("lockdown");
-        let auth = Authenticator::with_dev_users(&config, Vec::new()).unwrap();
+        let auth = AuthConfig {
+            keys_file: dir.path().join("keys.json"),
+            lockdown_file: dir.path().join("lockdown"),
+            ..AuthConfig::default()
+        };
+        let settings = Settings {
+            auth: &auth,
+            identity: &IdentityConfig::default(),
+            identity_header: "x-mimir-identity",
+        };
+        let auth = Authenticator::with_dev_users(&settings, Vec::new()).unwrap();
         let dev = auth.sessions.start("alice", &[], issuer::ISSUER, "", now());
         let principal = with_session(&auth, &dev).await.unwrap();
         assert_eq!(principal.qualified_id, "dev|alice");

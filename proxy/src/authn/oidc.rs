@@ -21,7 +21,7 @@ use tokio::sync::Mutex;
 
 use super::claims::{self, ClaimPath};
 use super::login_config::ProviderConfig;
-use super::principal::is_header_safe;
+use crate::request::header_value::is_header_safe;
 
 const METADATA_MAX_AGE: Duration = Duration::from_secs(600);
 

@@ -3,6 +3,10 @@
 
 use serde::Serialize;
 
+use super::issuer;
+use super::source::SEPARATOR;
+use crate::keys::assertion::Subject;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
@@ -51,15 +55,29 @@ impl Principal {
     pub fn valid_at(&self, now: u64) -> bool {
         self.expires_at.is_none_or(|exp| now < exp)
     }
-}
 
-/// A user id or role is put into a header verbatim: printable ASCII only, and for roles
-/// nothing that would split the comma-separated list.
-pub fn is_header_safe(value: &str, is_role: bool) -> bool {
-    !value.is_empty()
-        && value.len() <= 256
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_graphic() || (b == b' ' && !is_role))
-        && !(is_role && value.contains(','))
+    /// Who the identity assertion for the core names.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            source: self
+                .qualified_id
+                .split_once(SEPARATOR)
+                .map_or("", |(source, _)| source),
+            id: &self.qualified_id,
+            roles: &self.roles,
+            auth: self.auth_claim(),
+        }
+    }
+
+    /// The assertion's `auth` claim: how the caller authenticated.
+    fn auth_claim(&self) -> &'static str {
+        let by_proxy = self.issuer.as_deref() == Some(issuer::ISSUER);
+        match self.method {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Session if by_proxy => "dev",
+            AuthMethod::Session => "session",
+            AuthMethod::Jwt if by_proxy => "proxy_token",
+            AuthMethod::Jwt => "oidc",
+        }
+    }
 }

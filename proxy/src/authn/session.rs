@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::credentials::SESSION_COOKIE;
 use super::login_config::SessionConfig;
-use super::principal::{is_header_safe, AuthMethod, Principal};
+use super::principal::{AuthMethod, Principal};
 use super::revoked::Revoked;
+use crate::request::header_value::is_header_safe;
 
 /// How stale the idle window may get before a use renews the cookie (at most half the idle
 /// timeout, so an active user never runs out).

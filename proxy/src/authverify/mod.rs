@@ -89,7 +89,7 @@ impl AuthVerify {
             traffic,
             audit,
             trusted_proxies: config.headers.trusted_proxies.clone(),
-            paths: PathOptions::from_config(config),
+            paths: config.path_options(),
         }
     }
 

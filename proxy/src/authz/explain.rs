@@ -2,16 +2,14 @@
 //! server would use, normalizes the path as the gateway does, and prints the decision and the
 //! rule that made it. Exit status 0 = allowed, 1 = denied, 2 = bad input or policy.
 
-use super::config::Sources;
+use super::config::{AuthzConfig, Sources};
 use super::decision::Decision;
 use super::loader;
 use super::policy::Policy;
-use crate::config;
 use crate::request::mcp::{McpMessage, McpRequest, MessageKind, ToolCall};
 use crate::request::normalize::{normalize_target, PathOptions};
 use crate::settings::ProcessEnv;
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -44,15 +42,12 @@ pub struct ExplainArgs {
 const EXIT_DENIED: u8 = 1;
 const EXIT_INVALID: u8 = 2;
 
-pub fn run(config_path: Option<&Path>, args: &ExplainArgs) -> ExitCode {
-    let result = config::load(config_path)
+/// With the `[authz]` settings and the path options of the loaded policy file.
+pub fn run(authz: &AuthzConfig, paths: &PathOptions, args: &ExplainArgs) -> ExitCode {
+    let result = Sources::from_config(authz, &ProcessEnv)
         .map_err(|e| e.to_string())
-        .and_then(|cfg| {
-            let sources =
-                Sources::from_config(&cfg.authz, &ProcessEnv).map_err(|e| e.to_string())?;
-            let snapshot = loader::load_blocking(&sources).map_err(|e| e.to_string())?;
-            explain(&snapshot.policy, &PathOptions::from_config(&cfg), args)
-        });
+        .and_then(|sources| loader::load_blocking(&sources).map_err(|e| e.to_string()))
+        .and_then(|snapshot| explain(&snapshot.policy, paths, args));
     match result {
         Ok((report, decision)) => {
             print!("{report}");

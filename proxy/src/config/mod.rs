@@ -32,6 +32,25 @@ pub struct ProxyConfig {
     pub metrics: crate::admin::metrics::MetricsConfig,
 }
 
+impl ProxyConfig {
+    /// What authentication is built from.
+    pub fn authn_settings(&self) -> crate::authn::Settings<'_> {
+        crate::authn::Settings {
+            auth: &self.auth,
+            identity: &self.identity,
+            identity_header: &self.headers.identity_header,
+        }
+    }
+
+    /// How the gateway normalizes request targets.
+    pub fn path_options(&self) -> crate::request::normalize::PathOptions {
+        crate::request::normalize::PathOptions {
+            allow_encoded_slash: self.paths.allow_encoded_slash,
+            max_bytes: self.limits.max_uri_bytes,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {

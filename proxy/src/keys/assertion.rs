@@ -12,10 +12,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use std::path::Path;
 
-use crate::authn::source::SEPARATOR;
-use crate::authn::{issuer, AuthMethod, Principal};
-use crate::keys::ed25519;
-use crate::keys::identity_config::{Clearance, IdentityConfig};
+use super::ed25519;
+use super::identity_config::{Clearance, IdentityConfig};
 
 pub const ISSUER: &str = "mimir-proxy";
 pub const AUDIENCE: &str = "mimir-core";
@@ -39,6 +37,19 @@ struct Claims<'a> {
     target_hash: &'a str,
     iat: u64,
     exp: u64,
+}
+
+/// Who an assertion names, as authentication established it ([`crate::authn`] builds it from
+/// the principal).
+pub struct Subject<'a> {
+    /// Where the identity comes from (an issuer's source, `dev`, `apikey`).
+    pub source: &'a str,
+    /// `<source>|<id>`.
+    pub id: &'a str,
+    /// The effective roles.
+    pub roles: &'a [String],
+    /// How the caller authenticated: `oidc`, `session`, `api_key`, `dev`, `proxy_token`.
+    pub auth: &'static str,
 }
 
 /// The request an assertion is bound to, as the upstream receives it.
@@ -74,57 +85,54 @@ impl Asserter {
         })
     }
 
-    /// The assertion for `principal` making `request` at `now`, signed now or reused.
+    /// The assertion for `subject` making `request` at `now`, signed now or reused.
     pub fn assert(
         &self,
-        principal: &Principal,
+        subject: &Subject,
         request: &Binding,
         now: u64,
     ) -> anyhow::Result<HeaderValue> {
-        let clearance = self.config.clearance_of(&principal.roles);
-        let auth = auth_kind(principal);
+        let clearance = self.config.clearance_of(subject.roles);
         let target_hash = target_hash(request.target);
         let mut key = String::with_capacity(128);
         for part in [
-            auth,
+            subject.auth,
             clearance.as_str(),
-            principal.qualified_id.as_str(),
+            subject.id,
             request.method,
             &target_hash,
         ] {
             key.push_str(part);
             key.push('\n');
         }
-        key.push_str(&principal.roles.join(","));
+        key.push_str(&subject.roles.join(","));
         if let Some((value, exp)) = self.cache.get(&key) {
             if now + REUSE_MARGIN_SECONDS < exp {
                 return Ok(value);
             }
         }
         let bound = (request.method, target_hash.as_str());
-        let (value, exp) = self.sign(principal, clearance, auth, bound, now)?;
+        let (value, exp) = self.sign(subject, clearance, bound, now)?;
         self.cache.insert(key, (value.clone(), exp));
         Ok(value)
     }
 
     fn sign(
         &self,
-        principal: &Principal,
+        subject: &Subject,
         clearance: Clearance,
-        auth: &'static str,
         (htm, target_hash): (&str, &str),
         now: u64,
     ) -> anyhow::Result<(HeaderValue, u64)> {
         let exp = now + LIFETIME_SECONDS;
-        let sub = principal.qualified_id.as_str();
         let claims = Claims {
             iss: ISSUER,
             aud: AUDIENCE,
-            src: sub.split_once(SEPARATOR).map_or("", |(source, _)| source),
-            sub,
-            roles: &principal.roles,
+            src: subject.source,
+            sub: subject.id,
+            roles: subject.roles,
             clearance: clearance.as_str(),
-            auth,
+            auth: subject.auth,
             htm,
             target_hash,
             iat: now,
@@ -140,17 +148,6 @@ fn target_hash(target: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, target))
 }
 
-/// The `auth` claim: how the caller authenticated.
-fn auth_kind(principal: &Principal) -> &'static str {
-    match principal.method {
-        AuthMethod::ApiKey => "api_key",
-        AuthMethod::Session if principal.issuer.as_deref() == Some(issuer::ISSUER) => "dev",
-        AuthMethod::Session => "session",
-        AuthMethod::Jwt if principal.issuer.as_deref() == Some(issuer::ISSUER) => "proxy_token",
-        AuthMethod::Jwt => "oidc",
-    }
-}
-
 /// `mimir-proxy identity-keygen --out DIR`: `identity.key` (0600) and `identity.pub`.
 pub fn keygen(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
     ed25519::write_pair(dir, "identity.key", "identity.pub")
@@ -162,20 +159,6 @@ mod tests {
     use jsonwebtoken::{DecodingKey, Validation};
     use serde_json::json;
 
-    fn principal(user: &str, qualified: &str, roles: &[&str], method: AuthMethod) -> Principal {
-        Principal {
-            user_id: user.into(),
-            qualified_id: qualified.into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            method,
-            issuer: Some("https://idp.example".into()),
-            key_id: None,
-            expires_at: None,
-            issued_at: None,
-            refresh_cookie: None,
-        }
-    }
-
     #[test]
     fn signs_verifiable_claims_and_reuses_them() {
         let (private, public) = ed25519::generate_pem_pair().unwrap();
@@ -184,12 +167,13 @@ mod tests {
             ..IdentityConfig::default()
         })
         .unwrap();
-        let alice = principal(
-            "alice",
-            "idp|alice",
-            &["viewer", "developer"],
-            AuthMethod::Jwt,
-        );
+        let roles = ["viewer".to_owned(), "developer".to_owned()];
+        let alice = Subject {
+            source: "idp",
+            id: "idp|alice",
+            roles: &roles,
+            auth: "oidc",
+        };
         let export = Binding {
             method: "GET",
             target: b"/api/privacy/export?user=idp%7Calice",
@@ -229,7 +213,12 @@ mod tests {
         );
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 30);
 
-        let key_user = principal("apikey:ci", "apikey|ci", &[], AuthMethod::ApiKey);
+        let key_user = Subject {
+            source: "apikey",
+            id: "apikey|ci",
+            roles: &[],
+            auth: "api_key",
+        };
         let other = asserter.assert(&key_user, &export, 1_000).unwrap();
         let c =
             jsonwebtoken::decode::<serde_json::Value>(other.to_str().unwrap(), &key, &validation)

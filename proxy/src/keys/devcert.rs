@@ -143,19 +143,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generates_a_usable_chain_with_private_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let certs = generate(dir.path()).unwrap();
-        for key in [&certs.ca_key, &certs.server_key] {
-            let mode = std::fs::metadata(key).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600, "{}", key.display());
-        }
-        let chain = crate::tls::load_certs(&certs.server_cert).unwrap();
-        assert_eq!(chain.len(), 2);
-        crate::tls::reload::ReloadableCert::load(&certs.server_cert, &certs.server_key).unwrap();
-    }
-
-    #[test]
     fn ensure_creates_once_and_refuses_half_pairs() {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = (dir.path().join("s.pem"), dir.path().join("s.key"));

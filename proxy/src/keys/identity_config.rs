@@ -81,7 +81,7 @@ pub fn check(identity: &IdentityConfig) -> Vec<(String, String)> {
         }
     }
     for role in identity.clearance.keys() {
-        if !crate::authn::principal::is_header_safe(role, true) {
+        if !crate::request::header_value::is_header_safe(role, true) {
             issues.push((
                 format!("identity.clearance.{role}"),
                 "is not a usable role name (printable ASCII, no commas)".into(),
@@ -106,89 +106,5 @@ mod tests {
         assert_eq!(cfg.clearance_of(&roles(&["analyst"])), Clearance::Internal);
         assert_eq!(cfg.clearance_of(&roles(&["other"])), Clearance::Public);
         assert_eq!(cfg.clearance_of(&[]), Clearance::Public);
-    }
-
-    fn load_error(body: &str, env: &[(&str, &str)]) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, format!("[tls]\ngenerate_dev_cert = true\n{body}")).unwrap();
-        let env: std::collections::HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let err = crate::config::load_with_env(Some(&path), &env).unwrap_err();
-        err.to_string()
-            .replace(&format!("{}", path.display()), "p.toml")
-    }
-
-    #[test]
-    fn errors_name_file_line_and_field() {
-        let err = load_error("[identity]\nsigning_key_file = \"/nonexistent/key\"\n", &[]);
-        assert!(
-            err.starts_with("p.toml:4:20: identity.signing_key_file: cannot read /nonexistent/key"),
-            "{err}"
-        );
-        let err = load_error(
-            "",
-            &[("MIMIR_IDENTITY_SIGNING_KEY_FILE", "/nonexistent/key")],
-        );
-        assert!(
-            err.starts_with(
-                "environment variable MIMIR_IDENTITY_SIGNING_KEY_FILE: identity.signing_key_file: "
-            ),
-            "{err}"
-        );
-        let err = load_error("[identity]\ndefault_clearance = \"secret\"\n", &[]);
-        assert!(
-            err.starts_with("p.toml:4:21: identity.default_clearance: unknown variant `secret`"),
-            "{err}"
-        );
-        let err = load_error("[identity.clearance]\nadmin = \"top\"\n", &[]);
-        assert!(
-            err.starts_with("p.toml:4:9: identity.clearance.admin: unknown variant"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn upstream_provider_variables_need_an_issuer() {
-        let err = load_error(
-            "",
-            &[
-                ("MIMIR_AUTH_PROVIDER", "okta"),
-                ("MIMIR_OAUTH_CLIENT_ID", "c"),
-            ],
-        );
-        assert!(
-            err.contains(
-                "environment variable MIMIR_AUTH_PROVIDER: auth.providers: set MIMIR_OAUTH_ISSUER"
-            ),
-            "{err}"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("p.toml");
-        std::fs::write(&path, "[tls]\ngenerate_dev_cert = true\n").unwrap();
-        let env: std::collections::HashMap<String, String> = [
-            ("MIMIR_AUTH_PROVIDER", "Okta"),
-            (
-                "MIMIR_OAUTH_ISSUER",
-                "https://example.okta.com/oauth2/default",
-            ),
-            ("MIMIR_OAUTH_CLIENT_ID", "mimir"),
-            ("MIMIR_OAUTH_CLIENT_SECRET", "s3cret"),
-            ("MIMIR_OAUTH_PROVIDER_NAME", "Company SSO"),
-            ("MIMIR_OAUTH_SCOPE", "openid profile groups"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let cfg = crate::config::load_with_env(Some(&path), &env).unwrap();
-        let p = &cfg.auth.providers[0];
-        assert_eq!(
-            (p.id.as_str(), p.label(), p.client_id.as_str()),
-            ("okta", "Company SSO", "mimir")
-        );
-        assert_eq!(p.client_secret.as_deref(), Some("s3cret"));
-        assert_eq!(p.scopes, ["profile", "groups"]);
     }
 }

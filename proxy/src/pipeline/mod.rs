@@ -20,13 +20,21 @@
 //! Uses everything below it (authn, authz, audit, traffic, keys, request, reply, config);
 //! nothing but the gateway and the server use it.
 
+pub mod admit;
+pub mod audit_viewer;
+pub mod authenticate;
 pub mod authn_guarded;
+pub mod authorize;
 pub mod framing;
 pub mod identity;
 pub mod limits;
 pub mod malformed_head;
 pub mod mcp_body;
+pub mod record;
 pub mod request_head;
 pub mod request_id;
+pub mod respond;
+pub mod state;
+pub mod throttle;
 pub mod tools_filter;
 pub mod unauthenticated;

@@ -6,6 +6,8 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
+use super::state::{Gateway, RequestCtx};
+
 /// Largest answer buffered; the core's full tool list is a few kilobytes.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
@@ -42,4 +44,32 @@ pub fn collect(collected: &mut Vec<u8>, chunk: Option<Bytes>) -> Result<()> {
         collected.extend_from_slice(&chunk);
     }
     Ok(())
+}
+
+impl Gateway {
+    /// Collects the core's answer to a `tools/list` and, at its end, sends it on reduced to the
+    /// tools the caller may call.
+    pub(crate) fn filter_tools_answer(
+        &self,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(collected) = ctx.tools_answer.as_mut() else {
+            return Ok(());
+        };
+        collect(collected, body.take())?;
+        if end_of_stream {
+            let (Some(authz), Some(principal), Some(request)) =
+                (&self.authz, &ctx.principal, &ctx.mcp)
+            else {
+                return Error::e_explain(InternalError, "tools/list answer without a request");
+            };
+            let filtered = authz
+                .filter_tools_list(&principal.roles, request, collected)
+                .or_else(|e| Error::e_explain(HTTPStatus(502), e.to_string()))?;
+            *body = Some(Bytes::from(filtered));
+        }
+        Ok(())
+    }
 }

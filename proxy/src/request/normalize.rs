@@ -15,23 +15,12 @@
 //!   resolved as in RFC 3986 §5.2.4, `..` at the root stays at the root; a trailing `/` is kept;
 //! - letter case is preserved: `/API/keys` is a different path from `/api/keys`.
 
-use crate::config::ProxyConfig;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PathOptions {
     /// Keep `%2F` / `%5C` (still encoded) instead of rejecting them.
     pub allow_encoded_slash: bool,
     /// Upper bound for the input and for the normalized result.
     pub max_bytes: usize,
-}
-
-impl PathOptions {
-    pub fn from_config(cfg: &ProxyConfig) -> Self {
-        Self {
-            allow_encoded_slash: cfg.paths.allow_encoded_slash,
-            max_bytes: cfg.limits.max_uri_bytes,
-        }
-    }
 }
 
 /// Why a request target was refused; every variant is a 400 with this message.

@@ -225,6 +225,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn generated_dev_certificates_load_as_the_server_chain() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let certs = crate::keys::devcert::generate(dir.path()).unwrap();
+        for key in [&certs.ca_key, &certs.server_key] {
+            let mode = std::fs::metadata(key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+        }
+        let chain = load_certs(&certs.server_cert).unwrap();
+        assert_eq!(chain.len(), 2);
+        reload::ReloadableCert::load(&certs.server_cert, &certs.server_key).unwrap();
+    }
+
+    #[test]
     fn only_aead_ecdhe_suites() {
         for suite in allowed_cipher_suites() {
             let name = format!("{:?}", suite.suite());
