@@ -2,6 +2,9 @@
 //! per event (docs/audit.md). [`Audit`] is the handle the gateway and the auth code hold; a
 //! dedicated thread owns the writer, so records keep flowing while pingora's runtimes wind down
 //! and [`Audit::shutdown_blocking`] can flush after the server stopped.
+//!
+//! Uses `keys` (checkpoint signatures), `request` (MCP messages in records) and `reply` (the
+//! viewer's answers).
 
 pub mod chain;
 pub mod checkpoint;
@@ -19,6 +22,7 @@ pub mod viewer;
 mod writer;
 
 pub use event::{Action, AuditEvent, Outcome, RequestInfo};
+pub use writer::AuditUnavailable;
 
 use anyhow::Context;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,11 +39,6 @@ use writer::{Msg, Retention, Writer};
 const MIN_HMAC_KEY: usize = 32;
 /// How long the webhook gets at shutdown to deliver what is left (the rest stays spooled).
 const WEBHOOK_DRAIN: Duration = Duration::from_secs(10);
-
-/// The audit log cannot take the record: the request must be refused (503) in strict mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the audit log is unavailable")]
-pub struct AuditUnavailable;
 
 /// Cheap to clone; every clone feeds the same writer.
 #[derive(Clone)]

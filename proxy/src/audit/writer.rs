@@ -20,7 +20,6 @@ use super::rotate;
 use super::sink_file::FileSink;
 use super::sink_syslog::SyslogSink;
 use super::spool::SpoolWriter;
-use super::AuditUnavailable;
 
 /// Most messages taken from the queue for one write.
 const MAX_BATCH: usize = 4096;
@@ -379,3 +378,8 @@ impl Writer {
         synced && self.backlog.is_empty()
     }
 }
+
+/// The audit log cannot take the record: the request must be refused (503) in strict mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log is unavailable")]
+pub struct AuditUnavailable;

@@ -1,12 +1,12 @@
 //! The `[auth]` section of the policy file. Authentication is on unless `enabled = false`, which
 //! validation only accepts on a loopback listener (local development and tests).
 
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use std::path::PathBuf;
 
 use super::dev::DevUser;
-use super::jwt::parse_algorithm;
-use super::login_config::{ProviderConfig, SessionConfig};
+use super::login_config::{is_http_url, ProviderConfig, SessionConfig};
 use super::password_checks::PasswordCheckConfig;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -207,31 +207,24 @@ pub fn check(auth: &AuthConfig, listen_is_loopback: bool) -> Vec<(String, String
         }
     }
     issues.extend(super::login_config::check(&auth.session, &auth.providers));
-    issues.extend(super::source::check(auth));
     issues
 }
 
-/// `https://…`, or `http://` to a loopback host when `loopback_http` (a local test IdP).
-pub fn is_http_url(value: &str, loopback_http: bool) -> bool {
-    let Ok(url) = url::Url::parse(value) else {
-        return false;
-    };
-    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
-        return false;
-    }
-    match url.scheme() {
-        "https" => true,
-        "http" => loopback_http && is_loopback_host(&url),
-        _ => false,
-    }
-}
-
-fn is_loopback_host(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+/// The asymmetric algorithms an issuer may use. `none` and HMAC are never accepted: an HMAC
+/// "verified" with a public key is the classic algorithm-confusion forgery.
+pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    match name {
+        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384"
+        | "EdDSA" => name.parse().map_err(|_| format!("unknown algorithm {name:?}")),
+        "HS256" | "HS384" | "HS512" => Err(format!(
+            "{name} is symmetric and never accepted (anyone holding the key could mint tokens)"
+        )),
+        _ if name.eq_ignore_ascii_case("none") => {
+            Err("\"none\" (unsigned tokens) is never accepted".into())
+        }
+        _ => Err(format!(
+            "unknown algorithm {name:?}; expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
+        )),
     }
 }
 

@@ -125,7 +125,7 @@ impl RemoteKeys {
             doc.issuer
         );
         anyhow::ensure!(
-            super::config::is_http_url(&doc.jwks_uri, true),
+            super::login_config::is_http_url(&doc.jwks_uri, true),
             "jwks_uri {:?} is not an https URL",
             doc.jwks_uri
         );

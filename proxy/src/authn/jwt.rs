@@ -8,6 +8,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
+
+use super::config::parse_algorithm;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,24 +20,6 @@ use super::keys::KeySet;
 use super::principal::{AuthMethod, Principal};
 use super::source;
 use crate::request::header_value::is_header_safe;
-
-/// The asymmetric algorithms an issuer may use. `none` and HMAC are never accepted: an HMAC
-/// "verified" with a public key is the classic algorithm-confusion forgery.
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    match name {
-        "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384"
-        | "EdDSA" => name.parse().map_err(|_| format!("unknown algorithm {name:?}")),
-        "HS256" | "HS384" | "HS512" => Err(format!(
-            "{name} is symmetric and never accepted (anyone holding the key could mint tokens)"
-        )),
-        _ if name.eq_ignore_ascii_case("none") => {
-            Err("\"none\" (unsigned tokens) is never accepted".into())
-        }
-        _ => Err(format!(
-            "unknown algorithm {name:?}; expected one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA"
-        )),
-    }
-}
 
 /// Why a token was refused; logged (never the token), the client only sees "invalid token".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

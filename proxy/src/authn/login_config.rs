@@ -4,8 +4,6 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
-use super::config::is_http_url;
-
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SessionConfig {
@@ -167,6 +165,30 @@ impl ProviderConfig {
             Some(path) => Ok(Some(std::fs::read_to_string(path)?.trim().to_owned())),
             None => Ok(self.client_secret.clone()),
         }
+    }
+}
+
+/// `https://…`, or `http://` to a loopback host when `loopback_http` (a local test IdP).
+pub fn is_http_url(value: &str, loopback_http: bool) -> bool {
+    let Ok(url) = url::Url::parse(value) else {
+        return false;
+    };
+    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    match url.scheme() {
+        "https" => true,
+        "http" => loopback_http && is_loopback_host(&url),
+        _ => false,
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -1,6 +1,10 @@
 //! Authentication: every request outside the public routes ([`routes`]) must present exactly one
 //! credential — a bearer JWT (external issuers or the proxy's own), an API key, or a session —
 //! and leaves this stage with a [`Principal`] or a 401. Authorization is a later stage.
+//!
+//! Uses `audit` (its trail of logins and refusals), `traffic` (brute-force blocks), `keys` (the
+//! signed assertion and the proxy's own signing keys), `request`, `reply`, `settings` and `admin`
+//! metrics; never `config`: `config` gathers `[auth]` from here.
 
 pub mod apikey;
 pub mod browser;
@@ -147,7 +151,7 @@ impl Authenticator {
             let algorithms = issuer
                 .algorithms
                 .iter()
-                .map(|a| jwt::parse_algorithm(a).map_err(anyhow::Error::msg))
+                .map(|a| config::parse_algorithm(a).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let remote = RemoteKeys::new(
                 &issuer.issuer,

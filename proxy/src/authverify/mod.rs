@@ -15,6 +15,9 @@
 //! MCP per-tool rules need the body, which `auth_request` never sees: a route with `mcp = true`
 //! (`POST /mcp`) is refused with 403 `mcp_body_required` (fail closed). Each decision is one audit
 //! record, as for a request through the gateway.
+//!
+//! Uses the same stages as the gateway (`pipeline`) and everything they use; used only by the
+//! admin listener, which receives it as an endpoint.
 
 pub mod original;
 pub mod reply;

@@ -12,6 +12,9 @@
 //! 3. [`Authorizer::decide`]; a denial is answered with [`response::forbidden`];
 //! 4. if the MCP request [`McpRequest::lists_tools`], pass the core's JSON answer through
 //!    [`Authorizer::filter_tools_list`] (an error there is a 502).
+//!
+//! Uses `authn` (the principal and its claims), `request` (targets, route patterns, MCP bodies)
+//! and `settings`; never `config`: `config` gathers `[authz]` from here.
 
 pub mod config;
 pub mod decision;

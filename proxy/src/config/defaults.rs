@@ -2,7 +2,7 @@
 //! `PathConfig` derives its default (encoded slashes rejected).
 //! `config/policy.toml` spells out exactly these values (a test keeps them in sync).
 
-use super::{HeaderConfig, LimitConfig, ServerConfig, TlsConfig, UpstreamConfig};
+use super::sections::{HeaderConfig, LimitConfig, ServerConfig, TlsConfig, UpstreamConfig};
 use std::net::{Ipv4Addr, SocketAddr};
 
 impl Default for ServerConfig {

@@ -2,7 +2,7 @@
 //! variable names, so an existing deployment drops in. Every variable can instead be given as
 //! `NAME_FILE` (path of a file holding the value: Docker/Kubernetes secrets; [`crate::settings`]).
 
-use super::ProxyConfig;
+use super::sections::ProxyConfig;
 use crate::admin::logging::LogFormat;
 use crate::audit::config as audit;
 use crate::authn::login_config::ProviderConfig;

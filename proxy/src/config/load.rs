@@ -2,7 +2,8 @@
 //! validation of the result.
 
 use super::origins::Origins;
-use super::{env, validate, ProxyConfig};
+use super::sections::ProxyConfig;
+use super::{env, validate};
 use crate::settings::{ConfigError, Document, EnvSource, Issue, Origin, ProcessEnv};
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! located where the offending value came from.
 
 use super::origins::Origins;
-use super::ProxyConfig;
+use super::sections::ProxyConfig;
 use crate::settings::Issue;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -31,6 +31,9 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     for (field, message) in
         crate::authn::config::check(&cfg.auth, cfg.server.listen.ip().is_loopback())
     {
+        v.fail(&field, message);
+    }
+    for (field, message) in crate::authn::source::check(&cfg.auth) {
         v.fail(&field, message);
     }
     for (field, message) in crate::keys::identity_config::check(&cfg.identity) {

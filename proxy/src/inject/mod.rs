@@ -3,34 +3,18 @@
 //!
 //! It never stands in the way of pods it does not handle: anything else is allowed unchanged.
 //! A malformed AdmissionReview is answered with 400.
+//!
+//! Uses `admin` (metrics, logging), `tls` (the webhook's certificate) and `reply`.
 
 mod decide;
 mod server;
 mod sidecar;
 
 pub use decide::{decide, Decision, INJECT_ANNOTATION, STATUS_ANNOTATION};
-pub use server::{router, serve};
+pub use server::{router, serve, InjectArgs};
 pub use sidecar::{Sidecar, SIDECAR_NAME};
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Command-line options of `mimir-proxy inject`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct InjectArgs {
-    /// HTTPS listener of the webhook (the API server calls it).
-    #[arg(long, default_value = "0.0.0.0:8443", value_name = "IP:PORT")]
-    pub listen: SocketAddr,
-    /// PEM certificate chain served to the API server; reloaded on SIGHUP or file change.
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: PathBuf,
-    /// PEM private key of that certificate.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: PathBuf,
-    #[command(flatten)]
-    pub sidecar: Sidecar,
-}
 
 /// Runs the webhook until SIGTERM/SIGINT.
 pub fn run(args: InjectArgs) -> ExitCode {

@@ -4,7 +4,6 @@
 
 use super::decide::{decide, Decision};
 use super::sidecar::Sidecar;
-use super::InjectArgs;
 use crate::admin::metrics::{Metrics, MetricsConfig};
 use crate::reply::errors::error_code;
 use crate::tls::reload::{CertReloader, ReloadableCert};
@@ -21,6 +20,8 @@ use hyper_util::service::TowerToHyperService;
 use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use kube_core::DynamicObject;
 use pingora::services::background::BackgroundService;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -106,6 +107,22 @@ fn bad_request(message: String) -> Response {
 fn error(status: StatusCode, message: String) -> Response {
     let body = serde_json::json!({"error": error_code(status.as_u16()), "message": message});
     (status, Json(body)).into_response()
+}
+
+/// Command-line options of `mimir-proxy inject`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InjectArgs {
+    /// HTTPS listener of the webhook (the API server calls it).
+    #[arg(long, default_value = "0.0.0.0:8443", value_name = "IP:PORT")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain served to the API server; reloaded on SIGHUP or file change.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// PEM private key of that certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    #[command(flatten)]
+    pub sidecar: Sidecar,
 }
 
 /// Serves until SIGTERM or SIGINT.

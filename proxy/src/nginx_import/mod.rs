@@ -6,6 +6,8 @@
 //!
 //! Exit status: 0 when everything was translated, 1 when the policy was written but some
 //! directives were not translated, 2 when the file could not be read, parsed or written.
+//!
+//! Uses nothing else of the crate: it writes a policy file as text.
 
 pub mod access;
 pub mod draft;

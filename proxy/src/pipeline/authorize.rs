@@ -5,7 +5,7 @@ use bytes::Bytes;
 use pingora::prelude::*;
 
 use super::mcp_body;
-use super::mcp_body::Collector;
+use super::mcp_body::{Collector, Step};
 use super::state::{Gateway, RequestCtx};
 use crate::admin::metrics::Denial;
 use crate::authz::{response as authz_response, Authorizer};
@@ -109,5 +109,54 @@ impl Gateway {
         let (resp, body) = authz_response::forbidden(&decision, &ctx.request_id)?;
         self.write_generated(session, ctx, resp, body).await?;
         Ok(true)
+    }
+}
+
+impl Gateway {
+    /// Collects a `POST /mcp` body whole and checks it (stages 9 and 10) before any of it goes
+    /// upstream; what leaves is exactly the checked bytes, also when pingora retries.
+    pub(crate) async fn collect_mcp_body(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(collector) = ctx.mcp_body.as_mut() else {
+            return Ok(());
+        };
+        // An upstream retry replays the body: send exactly the checked bytes again.
+        if let Some(checked) = collector.checked() {
+            if body.is_some() {
+                *body = Some(checked.clone());
+            }
+            return Ok(());
+        }
+        let complete = match collector.push(body.take(), end_of_stream) {
+            // An empty chunk forwards nothing (`None` would end the upstream body).
+            Step::More => {
+                *body = Some(Bytes::new());
+                return Ok(());
+            }
+            Step::TooLarge => {
+                let limit = collector.limit();
+                self.refuse_mcp_body(session, ctx, &McpParseError::TooLarge { limit })
+                    .await?;
+                return self.answered(session, ctx);
+            }
+            Step::Complete(complete) => complete,
+        };
+        // The core may have refused the request on its header alone: nothing to check.
+        if session.response_written().is_some() {
+            return self.answered(session, ctx);
+        }
+        if self.check_mcp_body(session, ctx, &complete).await? {
+            return self.answered(session, ctx);
+        }
+        if let Some(collector) = ctx.mcp_body.as_mut() {
+            collector.set_checked(complete.clone());
+        }
+        *body = Some(complete);
+        Ok(())
     }
 }

@@ -8,7 +8,6 @@
 //! the core never runs the request. Nothing here depends on pingora's 64 KiB retry buffer: any
 //! body up to the MCP limit is accepted.
 
-use super::state::{Gateway, RequestCtx};
 use crate::request::mcp::McpParseError;
 use bytes::{Bytes, BytesMut};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -98,55 +97,6 @@ pub fn parse_error(error: &McpParseError, request_id: &str) -> Result<(ResponseH
     resp.insert_header("cache-control", "no-store")?;
     resp.insert_header("x-content-type-options", "nosniff")?;
     Ok((resp, Bytes::from(body)))
-}
-
-impl Gateway {
-    /// Collects a `POST /mcp` body whole and checks it (stages 9 and 10) before any of it goes
-    /// upstream; what leaves is exactly the checked bytes, also when pingora retries.
-    pub(crate) async fn collect_mcp_body(
-        &self,
-        session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
-        let Some(collector) = ctx.mcp_body.as_mut() else {
-            return Ok(());
-        };
-        // An upstream retry replays the body: send exactly the checked bytes again.
-        if let Some(checked) = collector.checked() {
-            if body.is_some() {
-                *body = Some(checked.clone());
-            }
-            return Ok(());
-        }
-        let complete = match collector.push(body.take(), end_of_stream) {
-            // An empty chunk forwards nothing (`None` would end the upstream body).
-            Step::More => {
-                *body = Some(Bytes::new());
-                return Ok(());
-            }
-            Step::TooLarge => {
-                let limit = collector.limit();
-                self.refuse_mcp_body(session, ctx, &McpParseError::TooLarge { limit })
-                    .await?;
-                return self.answered(session, ctx);
-            }
-            Step::Complete(complete) => complete,
-        };
-        // The core may have refused the request on its header alone: nothing to check.
-        if session.response_written().is_some() {
-            return self.answered(session, ctx);
-        }
-        if self.check_mcp_body(session, ctx, &complete).await? {
-            return self.answered(session, ctx);
-        }
-        if let Some(collector) = ctx.mcp_body.as_mut() {
-            collector.set_checked(complete.clone());
-        }
-        *body = Some(complete);
-        Ok(())
-    }
 }
 
 #[cfg(test)]

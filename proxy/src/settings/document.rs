@@ -1,7 +1,7 @@
 //! The policy file as parsed TOML with source spans, so that every error (syntax, type, unknown
 //! key, semantic) can name the file, line, column and key path.
 
-use super::{Issue, Origin};
+use super::error::{Issue, Origin};
 use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Environment variables: the process's in production, a map in tests. Every variable can also
 //! be given as `NAME_FILE`, the path of a file holding the value (Docker/Kubernetes secrets).
 
-use super::{ConfigError, Issue, Origin};
+use super::error::{ConfigError, Issue, Origin};
 use std::collections::HashMap;
 use std::ffi::OsString;
 

@@ -5,6 +5,9 @@
 //! process-wide rustls `CryptoProvider`) but accepts a custom `ResolvesServerCert` and
 //! `ClientCertVerifier`. So the cipher policy is pinned by installing our provider before
 //! pingora installs its default, and hot reload goes through the resolver in [`reload`].
+//!
+//! Uses `config` (`[tls]`, `[upstream]`), `request` (`Host` of the redirect listener) and `admin`
+//! metrics; the development certificate it may generate is `keys::devcert`.
 
 pub mod reload;
 
@@ -14,11 +17,9 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
 use pingora::utils::tls::{parse_x509, CertKey, WrappedX509};
-use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CipherSuite, RootCertStore, SupportedCipherSuite};
+use rustls::{CipherSuite, RootCertStore};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,30 +27,9 @@ use crate::config::{TlsConfig, UpstreamConfig};
 use crate::request::forwarded::validated_host;
 use reload::ReloadableCert;
 
-/// AEAD suites with ECDHE key exchange only: rustls has no CBC, RSA key exchange or
-/// static DH at all, and this list also fixes the preference order.
-fn allowed_cipher_suites() -> Vec<SupportedCipherSuite> {
-    use ring::cipher_suite::*;
-    vec![
-        TLS13_AES_256_GCM_SHA384,
-        TLS13_AES_128_GCM_SHA256,
-        TLS13_CHACHA20_POLY1305_SHA256,
-        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-        TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    ]
-}
-
-/// The rustls provider the proxy runs with.
-pub fn crypto_provider() -> CryptoProvider {
-    CryptoProvider {
-        cipher_suites: allowed_cipher_suites(),
-        ..ring::default_provider()
-    }
-}
+mod material;
+use material::allowed_cipher_suites;
+pub use material::{crypto_provider, load_certs, load_key};
 
 /// Install [`crypto_provider`] as the process default. pingora builds every rustls config from
 /// the process default, so if something else installed one first we only go on when it offers
@@ -193,21 +173,6 @@ impl UpstreamTls {
             client_cert_key,
         })
     }
-}
-
-/// All certificates of a PEM file; an empty file is an error.
-pub fn load_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("reading certificates from {}", path.display()))?;
-    ensure!(!certs.is_empty(), "no certificate in {}", path.display());
-    Ok(certs)
-}
-
-/// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
-pub fn load_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path)
-        .with_context(|| format!("reading private key from {}", path.display()))
 }
 
 fn load_roots(path: &Path) -> anyhow::Result<RootCertStore> {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{crypto_provider, load_certs, load_key};
+use super::material::{crypto_provider, load_certs, load_key};
 use crate::admin::metrics::Metrics;
 
 /// How often the files are checked for changes (SIGHUP reloads at once).

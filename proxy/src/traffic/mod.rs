@@ -1,5 +1,7 @@
-//! Rate limits (GCRA): per client IP, per user, per API key, per route group and per MCP tool;
-//! in memory (governor) or shared by all replicas in Redis. See docs/traffic-controls.md.
+//! Traffic controls: rate limits (GCRA) per client IP, per user, per API key, per route group
+//! and per MCP tool, in memory (governor) or shared by all replicas in Redis; IP allow/deny lists
+//! ([`ipfilter`]); connection and in-flight limits ([`connlimit`]); brute-force blocks
+//! ([`bruteforce`]). See docs/traffic-controls.md.
 //!
 //! The gateway calls [`Limiter::check_ip`] before authentication (a flood of bad credentials
 //! never reaches the verifiers) and [`Limiter::check`] once the caller and, for MCP, the tools
@@ -10,6 +12,9 @@
 //! a refusal by a later limit leaves the earlier ones charged; in Redis all are checked first
 //! and charged only if every one has room. A tool's limit is charged once per call, so an MCP
 //! batch calling a tool N times costs N at once, in both backends: all N or nothing.
+//!
+//! Uses `request` (client addresses, route patterns, MCP tools) and `reply`; never `config`:
+//! `config` gathers `[traffic]` from here.
 
 pub mod bruteforce;
 pub mod config;
