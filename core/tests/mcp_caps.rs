@@ -5,7 +5,7 @@
 mod governance_support;
 
 use governance_support::{read, As, Core, DEVELOPER};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// More than the process-wide number of sessions (1024) and of pending confirmations (4096).
@@ -43,25 +43,11 @@ async fn initialize(core: &Core, user: &str) -> (StatusCode, Option<String>, Val
     (status, session, body)
 }
 
-/// A JSON-RPC message (or batch) in `session` of `who`.
-async fn send(core: &Core, who: &As, session: &str, body: Value) -> (StatusCode, Value) {
-    let response = core
-        .request(Method::POST, "/mcp", Some(who))
-        .header("mcp-session-id", session)
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    read(response).await
-}
-
 async fn ping(core: &Core, who: &As, session: &str) -> StatusCode {
-    send(
-        core,
+    core.mcp_send(
         who,
         session,
-        json!({"jsonrpc":"2.0","id":1,"method":"ping"}),
+        &json!({"jsonrpc":"2.0","id":1,"method":"ping"}),
     )
     .await
     .0
@@ -173,8 +159,9 @@ async fn one_user_asking_for_previews_never_evicts_another_users_confirmation() 
         })
         .collect();
     for _ in 0..FLOOD_CONFIRMATIONS / 100 {
-        let (status, replies) =
-            send(&core, &MALLORY, &session, Value::Array(previews.clone())).await;
+        let (status, replies) = core
+            .mcp_send(&MALLORY, &session, &Value::Array(previews.clone()))
+            .await;
         assert_eq!(status, StatusCode::OK, "{replies}");
         assert_eq!(
             replies[99]["result"]["structuredContent"]["needsConfirmation"], true,

@@ -116,15 +116,7 @@ algorithms = ["ES256"]
                          "exp": now + 600, "roles": ["developer"]}),
         )
     };
-    let login: Value = client
-        .post(proxy.url("/auth/login"))
-        .json(&json!({"username": "alice", "password": "Al1ce-pass"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = proxy.login(&client, "alice", "Al1ce-pass").await;
     let source = |issuer: &str| issuer.trim_start_matches("http://").to_owned();
     let callers = [
         (
@@ -267,15 +259,7 @@ async fn a_captured_assertion_serves_only_its_own_request() {
     let admin = ("MIMIR_DEV_USER_OPS", "ops:0ps-pass:admin");
     let proxy = AuthProxy::start(&echo.addr.to_string(), &identity, &[admin]).await;
     let client = proxy.client();
-    let login: Value = client
-        .post(proxy.url("/auth/login"))
-        .json(&json!({"username": "ops", "password": "0ps-pass"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = proxy.login(&client, "ops", "0ps-pass").await;
     let target = "/api/nodes/query?limit=1";
     let seen: Value = client
         .get(proxy.url(target))

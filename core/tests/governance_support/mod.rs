@@ -219,20 +219,25 @@ impl Core {
             .to_owned()
     }
 
+    /// A JSON-RPC message (or batch) in MCP `session` of `who`.
+    pub async fn mcp_send(&self, who: &As, session: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .request(Method::POST, "/mcp", Some(who))
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        read(response).await
+    }
+
     /// The structured result of MCP tool `tool` called by `who`.
     pub async fn tool(&self, who: &As, tool: &str, arguments: Value) -> Value {
         let session = self.mcp_session(who).await;
         let body = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
             "params":{"name": tool, "arguments": arguments}});
-        let response = self
-            .request(Method::POST, "/mcp", Some(who))
-            .header("mcp-session-id", session)
-            .header("mcp-protocol-version", "2025-06-18")
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
-        let (status, reply) = read(response).await;
+        let (status, reply) = self.mcp_send(who, &session, &body).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
         let mut result = reply["result"]["structuredContent"].clone();
         result["isError"] = reply["result"]

@@ -129,6 +129,24 @@ routes = "{cfg}/routes.toml"
             .unwrap()
     }
 
+    /// `POST /auth/login` as a dev user; the JSON answer (`access_token`, …).
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> serde_json::Value {
+        client
+            .post(self.url("/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Create an API key with the CLI; returns (id, key).
     pub fn create_key(&self, name: &str, roles: &str) -> (String, String) {
         let out = self.cli(&["keys", "create", "--name", name, "--roles", roles]);
