@@ -14,8 +14,8 @@ COPY core core
 COPY proxy proxy
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p mimir-core -p mimir-proxy --bins \
-    && install -D -m 0755 -t /out target/release/mimir-core target/release/mimir-proxy
+    cargo build --profile dist --locked -p mimir-core -p mimir-proxy --bins \
+    && install -D -m 0755 -t /out target/dist/mimir-core target/dist/mimir-proxy
 
 FROM debian:bookworm-slim
 # ca-certificates: OIDC issuers, remote RBAC, audit webhooks over https. curl: health checks.

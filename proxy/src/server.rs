@@ -91,6 +91,8 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         &config.traffic,
         Arc::new(ip_filter()),
         trusted,
+        metrics.clone(),
+        audit.clone(),
     ));
     spawn_sweeper(&gate, sweep_every);
     let traffic = Traffic::new(

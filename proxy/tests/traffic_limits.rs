@@ -178,24 +178,43 @@ async fn open_connections_per_peer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_connections_per_peer_are_rated_before_tls() {
     let upstream = Upstream::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let log = state.path().join("audit.log");
     // The harness's readiness probe is the first connection of the burst.
     let proxy = Proxy::start(with_traffic(
         &upstream,
-        "[traffic.connections]\naccept_per_ip = { requests = 1, per = \"hour\", burst = 3 }\n",
+        &format!(
+            "{}[traffic.connections]\naccept_per_ip = {{ requests = 1, per = \"hour\", burst = 3 }}\n",
+            support::audit_file_toml(&log)
+        ),
     ))
     .await;
     let connect = || h1(&proxy);
     let mut a = connect().await.expect("second connection of the burst");
     let _b = connect().await.expect("third connection of the burst");
-    assert!(
-        connect().await.is_err(),
-        "a connection over the rate must be closed before the TLS handshake"
-    );
+    for _ in 0..2 {
+        assert!(
+            connect().await.is_err(),
+            "a connection over the rate must be closed before the TLS handshake"
+        );
+    }
     assert_eq!(
         request_on(&mut a).await,
         Some(200),
         "open connections stay usable"
     );
+    // The client only sees the connection close; the proxy counts every refusal and audits the
+    // first of the source.
+    proxy
+        .metrics(&["mimir_proxy_connections_refused_total{reason=\"accept_rate\"} 2"])
+        .await;
+    let refused = |r: &Value| r["rate_limit.name"] == "accept-per-ip";
+    let records = support::wait_for_records(&log, 1, refused).await;
+    assert_eq!(records[0]["event.action"], "rate-limited");
+    assert_eq!(records[0]["source.ip"], "127.0.0.1");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = support::wait_for_records(&log, 1, refused).await;
+    assert_eq!(all.len(), 1, "one record per source until the next sweep");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 # Shared set-up of the proxy benchmarks (run.sh, instructions.sh): sourced, not run.
 # Provides WORK (a scratch directory removed on exit), PIDS (servers stopped on exit), BIN (the
-# release binaries), the dev certificates, a 1 KiB payload, nginx configurations, the
+# optimized binaries of the `dist` profile), the dev certificates, a 1 KiB payload, nginx configurations, the
 # mimir-proxy policy, an API key (AUTH) and the request path every target is loaded with.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -17,8 +17,8 @@ cleanup() { # SIGTERM first (nginx stops its workers); pingora's passthrough wou
 trap cleanup EXIT
 
 # BENCH_BIN_DIR: use binaries built earlier (its examples/ holds passthrough) instead of building.
-BIN="${BENCH_BIN_DIR:-target/release}"
-[ -n "${BENCH_BIN_DIR:-}" ] || cargo build --release -q -p mimir-proxy --bins --examples
+BIN="${BENCH_BIN_DIR:-target/dist}"
+[ -n "${BENCH_BIN_DIR:-}" ] || cargo build --profile dist -q -p mimir-proxy --bins --examples
 "$BIN/mimir-proxy" gen-certs --dir "$WORK/certs" >/dev/null
 
 head -c 1024 /dev/zero | tr '\0' 'x' > "$WORK/payload"

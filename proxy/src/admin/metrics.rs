@@ -84,6 +84,7 @@ pub struct Metrics {
     auth_failures: IntCounterVec,
     bruteforce_blocks: IntCounterVec,
     denials: IntCounterVec,
+    connections_refused: IntCounterVec,
     /// Only with `metrics.user_labels`.
     user_requests: Option<UserSeries>,
     response_bytes: HistogramVec,
@@ -186,6 +187,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_connections_refused_total",
+                "Connections closed before the TLS handshake, by reason (ip_list, accept_rate)",
+            ),
+            &["reason"],
+        )?;
         let user_requests = cfg.user_labels.then(UserSeries::new).transpose()?;
         let response_bytes = HistogramVec::new(
             HistogramOpts::new(
@@ -202,6 +210,7 @@ impl Metrics {
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(bruteforce_blocks.clone()))?;
         registry.register(Box::new(denials.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
         if let Some(series) = &user_requests {
             registry.register(Box::new(series.counter.clone()))?;
         }
@@ -215,6 +224,7 @@ impl Metrics {
             auth_failures,
             bruteforce_blocks,
             denials,
+            connections_refused,
             user_requests,
             response_bytes,
         })
@@ -228,6 +238,11 @@ impl Metrics {
     /// `target` is `ip` or `user`.
     pub fn bruteforce_block(&self, target: &'static str) {
         self.bruteforce_blocks.with_label_values(&[target]).inc();
+    }
+
+    /// A connection closed before the TLS handshake; `reason` is `ip_list` or `accept_rate`.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn denied(&self, why: Denial) {

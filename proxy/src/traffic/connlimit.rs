@@ -4,7 +4,11 @@
 //! is never told when it closes. So:
 //! - [`ConnectionGate`] (the connection filter): the global IP lists for peers that are not
 //!   trusted proxies, and a GCRA rate of new connections per peer address. Refused connections
-//!   are closed without a byte sent.
+//!   are closed without a byte sent (answering would cost the TLS handshake the rate is there to
+//!   spare), so they are made visible on the proxy's side instead: every refusal is counted in
+//!   `mimir_proxy_connections_refused_total`, and the first refusal of a source between two
+//!   sweeps is logged and audited (`ip-denied`, or `rate-limited` with limit `accept-per-ip`),
+//!   which bounds the records a flood can cause.
 //! - [`Slots`] per address, held by guards that are released on drop, whatever way the holder
 //!   ends: open connections per peer address (taken by the connection handler in `server.rs`
 //!   for the connection's lifetime) and requests in flight per client IP (taken by the gateway
@@ -15,23 +19,61 @@
 //! and those clients are limited per request on the address the proxy forwards. Every limit
 //! here counts an IPv6 address by its network ([`SourceKeys`]).
 
+use crate::admin::metrics::Metrics;
+use crate::audit::{Audit, AuditEvent};
 use crate::request::forwarded::canonical_ip;
 use crate::traffic::config::TrafficConfig;
 use crate::traffic::ipfilter::IpFilter;
 use crate::traffic::local::{Bucket, Outcome};
 use crate::traffic::source::SourceKeys;
 use ipnet::IpNet;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-#[derive(Debug)]
 pub struct ConnectionGate {
     ip_filter: Arc<IpFilter>,
     accept: Option<AcceptRate>,
     trusted_proxies: Vec<IpNet>,
     sources: SourceKeys,
+    metrics: Arc<Metrics>,
+    audit: Audit,
+    /// Sources refused since the last sweep: logged and audited once each.
+    reported: Mutex<HashSet<IpAddr>>,
+}
+
+/// Why a connection was closed before the TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    IpList,
+    AcceptRate,
+}
+
+impl Refused {
+    fn label(self) -> &'static str {
+        match self {
+            Self::IpList => "ip_list",
+            Self::AcceptRate => "accept_rate",
+        }
+    }
+
+    fn audit_event(self, peer: IpAddr) -> AuditEvent {
+        match self {
+            Self::IpList => AuditEvent::ip_denied(peer),
+            Self::AcceptRate => AuditEvent::rate_limited(Some(peer), None, "accept-per-ip"),
+        }
+    }
+}
+
+/// pingora's filter trait requires `Debug`; the metrics and audit handles are not.
+impl std::fmt::Debug for ConnectionGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionGate")
+            .field("accept", &self.accept)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `Bucket` is not `Debug`; pingora's filter trait requires it.
@@ -44,7 +86,13 @@ impl std::fmt::Debug for AcceptRate {
 }
 
 impl ConnectionGate {
-    pub fn new(cfg: &TrafficConfig, ip_filter: Arc<IpFilter>, trusted_proxies: &[IpNet]) -> Self {
+    pub fn new(
+        cfg: &TrafficConfig,
+        ip_filter: Arc<IpFilter>,
+        trusted_proxies: &[IpNet],
+        metrics: Arc<Metrics>,
+        audit: Audit,
+    ) -> Self {
         let max_keys = cfg.max_keys;
         Self {
             ip_filter,
@@ -54,35 +102,60 @@ impl ConnectionGate {
                 .map(|r| AcceptRate(Bucket::new(r.quota(), max_keys, Default::default()))),
             trusted_proxies: trusted_proxies.to_vec(),
             sources: SourceKeys::new(cfg.ipv6_prefix),
+            metrics,
+            audit,
+            reported: Mutex::new(HashSet::new()),
         }
     }
 
-    pub fn admits(&self, peer: IpAddr) -> bool {
+    pub fn admits(&self, peer: IpAddr) -> Result<(), Refused> {
         let peer = canonical_ip(peer);
         if !self.ip_filter.admits_peer(peer) {
-            tracing::info!(peer = %peer, "connection refused by the IP lists");
-            return false;
+            return Err(Refused::IpList);
         }
         if is_trusted(&self.trusted_proxies, peer) {
-            return true;
+            return Ok(());
         }
         match &self.accept {
             Some(AcceptRate(bucket)) => match bucket.check(&self.sources.of(peer)) {
-                Outcome::Allowed { .. } => true,
-                Outcome::Denied { .. } => {
-                    tracing::debug!(peer = %peer, "connection refused: too many new connections");
-                    false
-                }
+                Outcome::Allowed { .. } => Ok(()),
+                Outcome::Denied { .. } => Err(Refused::AcceptRate),
             },
-            None => true,
+            None => Ok(()),
         }
     }
 
-    /// Drops idle peers from the accept-rate table.
+    /// Counts a refusal; the first of its source since the last sweep is logged and audited.
+    async fn report(&self, peer: IpAddr, refused: Refused) {
+        self.metrics.connection_refused(refused.label());
+        let source = self.sources.of(canonical_ip(peer));
+        let first = self
+            .reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source);
+        if !first {
+            return;
+        }
+        tracing::warn!(
+            peer = %peer,
+            reason = refused.label(),
+            "connections refused before TLS (logged once per source until the next sweep)"
+        );
+        if self.audit.record(refused.audit_event(peer)).await.is_err() {
+            tracing::error!(peer = %peer, "audit log unavailable: refused connection not recorded");
+        }
+    }
+
+    /// Drops idle peers from the accept-rate table, and starts a new reporting window.
     pub fn sweep(&self) {
         if let Some(AcceptRate(bucket)) = &self.accept {
             bucket.sweep();
         }
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -96,7 +169,16 @@ impl crate::traffic::Sweep for ConnectionGate {
 impl pingora_core::listeners::ConnectionFilter for ConnectionGate {
     async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
         // No address (a Unix socket): nothing to limit by.
-        addr.is_none_or(|a| self.admits(a.ip()))
+        let Some(addr) = addr else {
+            return true;
+        };
+        match self.admits(addr.ip()) {
+            Ok(()) => true,
+            Err(refused) => {
+                self.report(addr.ip(), refused).await;
+                false
+            }
+        }
     }
 }
 
@@ -237,22 +319,30 @@ mod tests {
         cfg.connections.accept_per_ip = Some(Rate::new(1, Period::Minute, 2));
         let filter = Arc::new(IpFilter::new(&cfg, &[]));
         let trusted: IpNet = "10.0.0.0/8".parse().unwrap();
-        let gate = ConnectionGate::new(&cfg, filter, &[trusted]);
-        assert!(!gate.admits("203.0.113.5".parse().unwrap()));
+        let metrics = Arc::new(Metrics::new(&Default::default()).unwrap());
+        let gate = ConnectionGate::new(&cfg, filter, &[trusted], metrics, Audit::disabled());
+        assert_eq!(
+            gate.admits("203.0.113.5".parse().unwrap()),
+            Err(Refused::IpList)
+        );
         let peer: IpAddr = "198.51.100.1".parse().unwrap();
-        assert!(gate.admits(peer));
-        assert!(gate.admits(peer));
-        assert!(!gate.admits(peer), "third connection within the burst of 2");
-        assert!(gate.admits("198.51.100.2".parse().unwrap()));
+        assert!(gate.admits(peer).is_ok());
+        assert!(gate.admits(peer).is_ok());
+        assert_eq!(
+            gate.admits(peer),
+            Err(Refused::AcceptRate),
+            "third connection within the burst of 2"
+        );
+        assert!(gate.admits("198.51.100.2".parse().unwrap()).is_ok());
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert!(gate.admits(v6) && gate.admits(v6));
+        assert!(gate.admits(v6).is_ok() && gate.admits(v6).is_ok());
         assert!(
-            !gate.admits("2001:db8::2".parse().unwrap()),
+            gate.admits("2001:db8::2".parse().unwrap()).is_err(),
             "one /64 is one peer"
         );
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(
-            (0..5).all(|_| gate.admits(proxy)),
+            (0..5).all(|_| gate.admits(proxy).is_ok()),
             "trusted proxies are not rated"
         );
     }
