@@ -12,9 +12,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{RequestBuilder, Response};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{await_status, Upstream, BIN};
+use support::{await_status, Upstream};
 
 const ADMIN: (&str, &str) = ("MIMIR_DEV_USER_ADMIN", "admin:Adm1n-pass:admin,developer");
 
@@ -101,24 +100,11 @@ impl Browser {
     }
 }
 
-fn identity_toml(dir: &Path) -> String {
-    let out = std::process::Command::new(BIN)
-        .args(["identity-keygen", "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    format!(
-        "[identity]\nsigning_key_file = \"{}\"\n",
-        dir.join("identity.key").display()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_sign_in_sets_a_protected_cookie_and_the_upstream_gets_a_signed_identity() {
     let keys = tempfile::tempdir().unwrap();
     let upstream = Upstream::start().await;
-    let b = Browser::start(&upstream, &identity_toml(keys.path())).await;
+    let b = Browser::start(&upstream, &support::identity_keygen(keys.path())).await;
 
     let resp = b.sign_in("/api/nodes?x=1").await;
     assert_eq!(resp.status(), 303);

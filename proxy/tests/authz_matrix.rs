@@ -206,21 +206,8 @@ struct Cell {
 async fn setup() -> Matrix {
     let state = tempfile::tempdir().unwrap();
     // As deployed: the core trusts only identities the proxy signed, so it sees the roles.
-    let keys = state.path().join("identity");
-    let out = std::process::Command::new(support::BIN)
-        .args(["identity-keygen", "--out"])
-        .arg(&keys)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "identity-keygen: {out:?}");
-    let core = support::start_core_with(&[
-        (
-            "MIMIR_PROXY_PUBLIC_KEY_FILE",
-            keys.join("identity.pub").as_os_str(),
-        ),
-        ("MIMIR_REQUIRE_PROXY_IDENTITY", "true".as_ref()),
-    ])
-    .await;
+    let identity = support::identity_keygen(state.path());
+    let core = support::start_enforcing_core(state.path()).await;
     let mut callers: Vec<Caller> = CALLERS[..5]
         .iter()
         .map(|name| {
@@ -245,11 +232,10 @@ async fn setup() -> Matrix {
     // The matrix sends hundreds of requests and raw connections per caller: rates are not
     // under test here.
     opts.extra_toml = format!(
-        "{}\n[identity]\nsigning_key_file = \"{}\"\n\
+        "{}\n{identity}\
          [traffic]\nrate_limits = false\n[traffic.connections]\n\
          accept_per_ip = {{ requests = 100000, per = \"minute\", burst = 10000 }}\n",
         support::auth_toml(state.path()),
-        keys.join("identity.key").display()
     );
     let proxy = Proxy::start(opts).await;
     let client = proxy.client();

@@ -32,31 +32,17 @@ fn strict_rbac(dir: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_core_sees_the_mapped_roles_not_the_idp_groups() {
     let state = tempfile::tempdir().unwrap();
-    let identity = state.path().join("identity");
-    let out = std::process::Command::new(support::BIN)
-        .args(["identity-keygen", "--out"])
-        .arg(&identity)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "identity-keygen: {out:?}");
-    let core = support::start_core_with(&[
-        (
-            "MIMIR_PROXY_PUBLIC_KEY_FILE",
-            identity.join("identity.pub").as_os_str(),
-        ),
-        ("MIMIR_REQUIRE_PROXY_IDENTITY", "true".as_ref()),
-    ])
-    .await;
+    let identity = support::identity_keygen(state.path());
+    let core = support::start_enforcing_core(state.path()).await;
     let key = keys::rsa("rsa-1");
     let (issuer, _) = serve_issuer(json!({"keys": [key.jwk]})).await;
     let mut opts = Options::to(core.addr.clone());
     opts.extra_toml = format!(
         "{auth}resource = \"{RESOURCE}\"\n[[auth.issuers]]\nissuer = \"{issuer}\"\nsource = \"corp\"\n\
          algorithms = [\"RS256\"]\nrole_claims = [\"groups\"]\n\
-         [identity]\nsigning_key_file = \"{key}\"\n\
+         {identity}\
          [authz]\nrbac = \"{rbac}\"\nroutes = \"{routes}\"\n",
         auth = support::auth_toml(state.path()),
-        key = identity.join("identity.key").display(),
         rbac = strict_rbac(state.path()).display(),
         routes = authn_harness::policy_dir().join("routes.toml").display(),
     );
