@@ -51,15 +51,13 @@ pub async fn serve(
     request_id: &str,
 ) -> Reply {
     if method != Method::GET && method != Method::HEAD {
-        let mut reply = error(405, "method_not_allowed", "method not allowed", request_id);
-        reply.headers.push(("allow", "GET, HEAD".into()));
-        return reply;
+        return Reply::method_not_allowed("GET, HEAD", request_id);
     }
     match path {
         PAGE_PATH => page(),
         EVENTS_PATH => {
             let Some(file) = file else {
-                return error(
+                return Reply::error(
                     404,
                     "not_found",
                     "the audit file sink is not enabled",
@@ -68,21 +66,21 @@ pub async fn serve(
             };
             let params = match Params::parse(query.unwrap_or("")) {
                 Ok(params) => params,
-                Err(message) => return error(400, "bad_request", &message, request_id),
+                Err(message) => return Reply::error(400, "bad_request", &message, request_id),
             };
             let read = tokio::task::spawn_blocking(move || events(&file, &params)).await;
             match read {
-                Ok(Ok(body)) => json_reply(200, body),
+                Ok(Ok(body)) => Reply::json(200, body),
                 Ok(Err(e)) => {
                     tracing::error!("audit viewer: {e:#}");
-                    error(
+                    Reply::error(
                         500,
                         "internal_error",
                         "cannot read the audit log",
                         request_id,
                     )
                 }
-                Err(_) => error(
+                Err(_) => Reply::error(
                     500,
                     "internal_error",
                     "cannot read the audit log",
@@ -90,7 +88,7 @@ pub async fn serve(
                 ),
             }
         }
-        _ => error(404, "not_found", "no such page", request_id),
+        _ => Reply::error(404, "not_found", "no such page", request_id),
     }
 }
 
@@ -127,22 +125,6 @@ fn source_hash(text: &str) -> String {
     format!(
         "sha256-{}",
         base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
-    )
-}
-
-fn json_reply(status: u16, value: Value) -> Reply {
-    Reply {
-        status,
-        content_type: "application/json",
-        headers: Vec::new(),
-        body: bytes::Bytes::from(value.to_string()),
-    }
-}
-
-fn error(status: u16, code: &str, message: &str, request_id: &str) -> Reply {
-    json_reply(
-        status,
-        json!({"error": code, "message": message, "request_id": request_id}),
     )
 }
 
