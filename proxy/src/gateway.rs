@@ -35,6 +35,7 @@ use crate::audit::Audit;
 use crate::authn::iam_watch::IamWatch;
 use crate::authn::trail::AuthTrail;
 use crate::authn::Authenticator;
+use crate::authserver::AuthServer;
 use crate::authz::Authorizer;
 use crate::config::ProxyConfig;
 use crate::pipeline::limits::Traffic;
@@ -90,6 +91,29 @@ impl Gateway {
             audit.clone(),
             metrics.clone(),
         ));
+        let auth = if config.auth.enabled {
+            IamWatch::new(
+                config.auth.keys_file.clone(),
+                config.auth.lockdown_file.clone(),
+            )
+            .spawn(audit.clone())?;
+            Some(Arc::new(Authenticator::new(&config.authn_settings())?))
+        } else {
+            tracing::warn!(
+                "auth.enabled = false: requests are forwarded unauthenticated and unauthorized"
+            );
+            None
+        };
+        let oauth = match (&auth, &authz) {
+            (Some(auth), Some(authz)) if config.oauth.enabled => Some(Arc::new(AuthServer::new(
+                &config.oauth,
+                config.traffic.ipv6_prefix,
+                auth.clone(),
+                authz.clone(),
+                trail.clone(),
+            )?)),
+            _ => None,
+        };
         Ok(Self {
             // Parsed (and lower-cased) once; validation already refused invalid names.
             identity_header: HeaderName::try_from(config.headers.identity_header.as_str())?,
@@ -99,19 +123,8 @@ impl Gateway {
             hsts,
             peer,
             metrics,
-            auth: if config.auth.enabled {
-                IamWatch::new(
-                    config.auth.keys_file.clone(),
-                    config.auth.lockdown_file.clone(),
-                )
-                .spawn(audit.clone())?;
-                Some(Arc::new(Authenticator::new(&config.authn_settings())?))
-            } else {
-                tracing::warn!(
-                    "auth.enabled = false: requests are forwarded unauthenticated and unauthorized"
-                );
-                None
-            },
+            auth,
+            oauth,
             authz,
             trail,
             audit,

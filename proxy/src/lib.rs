@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod authn;
+pub mod authserver;
 pub mod authverify;
 pub mod authz;
 pub mod config;

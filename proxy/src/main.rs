@@ -44,6 +44,11 @@ enum Command {
     },
     /// Refuse every API key, session and proxy-issued token issued until now.
     Lockdown,
+    /// The OAuth authorization server's clients and grants (`[oauth]`).
+    Oauth {
+        #[command(subcommand)]
+        command: mimir_proxy::authserver::cli::OAuthCommand,
+    },
     /// Generate the Ed25519 key pair signing identity assertions to the core:
     /// DIR/identity.key (for the proxy) and DIR/identity.pub (for the core).
     IdentityKeygen {
@@ -113,6 +118,13 @@ fn main() -> ExitCode {
         },
         Command::Lockdown => match config::load(cli.config.as_deref()) {
             Ok(cfg) => mimir_proxy::authn::cli::run_lockdown(&cfg.auth.lockdown_file),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::Oauth { command } => match config::load(cli.config.as_deref()) {
+            Ok(cfg) => mimir_proxy::authserver::cli::run(command, &cfg.oauth),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(EXIT_INVALID)

@@ -25,6 +25,8 @@ async fn provider_tokens_authenticate_and_survive_an_idp_outage() {
 issuer = "{}"
 algorithms = ["RS256"]
 role_claims = ["realm_access.roles"]
+[oauth]
+announce = "both"
 "#,
             idp.issuer
         ),
@@ -67,7 +69,11 @@ role_claims = ["realm_access.roles"]
         .await
         .unwrap();
     assert_eq!(meta["resource"], RESOURCE);
-    assert_eq!(meta["authorization_servers"][0], idp.issuer.as_str());
+    // `announce = "both"`: the gateway's own authorization server first, then the provider.
+    assert_eq!(
+        meta["authorization_servers"],
+        serde_json::json!([RESOURCE, idp.issuer])
+    );
 
     // The provider's token with a tampered signature is refused.
     let other = idp.client_credentials_token(RESOURCE).await;

@@ -61,6 +61,7 @@ fn granted(authz: &Authorizer, presented: &[String]) -> Vec<String> {
         expires_at: None,
         issued_at: None,
         refresh_cookie: None,
+        client: None,
     };
     authz.grant(Arc::new(principal)).roles.clone()
 }

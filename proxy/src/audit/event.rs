@@ -64,6 +64,12 @@ pub enum Action {
     BruteForceBlocked,
     AuditFileDeleted,
     AuditFileArchived,
+    OauthClientRegistered,
+    OauthConsentGranted,
+    OauthConsentWithdrawn,
+    OauthTokenIssued,
+    OauthTokenRefreshed,
+    OauthGrantRevoked,
 }
 
 impl Action {
@@ -78,6 +84,11 @@ impl Action {
             Self::IpDenied | Self::RateLimited => Category::Network,
             Self::BruteForceBlocked => Category::IntrusionDetection,
             Self::AuditFileDeleted | Self::AuditFileArchived => Category::File,
+            Self::OauthTokenIssued | Self::OauthTokenRefreshed => Category::Authentication,
+            Self::OauthClientRegistered
+            | Self::OauthConsentGranted
+            | Self::OauthConsentWithdrawn
+            | Self::OauthGrantRevoked => Category::Iam,
         }
     }
 }
@@ -160,6 +171,13 @@ pub struct AuditEvent {
     /// Which limit was hit (e.g. `per-user`, `per-ip`).
     #[serde(rename = "rate_limit.name", skip_serializing_if = "Option::is_none")]
     rate_limit: Option<String>,
+    /// The OAuth client, grant and granted scope an authorization-server event is about.
+    #[serde(rename = "oauth.client.id", skip_serializing_if = "Option::is_none")]
+    oauth_client: Option<String>,
+    #[serde(rename = "oauth.grant.id", skip_serializing_if = "Option::is_none")]
+    oauth_grant: Option<String>,
+    #[serde(rename = "oauth.scope", skip_serializing_if = "Option::is_none")]
+    oauth_scope: Option<String>,
 }
 
 /// One JSON-RPC message of an MCP body, in `mcp.messages`.
@@ -237,6 +255,9 @@ impl AuditEvent {
             api_key_id: None,
             file_path: None,
             rate_limit: None,
+            oauth_client: None,
+            oauth_grant: None,
+            oauth_scope: None,
         }
     }
 
@@ -374,6 +395,20 @@ impl AuditEvent {
         let mut e = Self::new(action, Outcome::Success);
         e.file_path = Some(clip(file, MAX_PATH));
         e
+    }
+
+    /// An event of the gateway's authorization server about `client_id` (and a grant of it).
+    pub fn oauth(action: Action, client_id: &str, grant_id: Option<&str>) -> Self {
+        let mut e = Self::new(action, Outcome::Success);
+        e.oauth_client = Some(clip(client_id, MAX_PATH));
+        e.oauth_grant = grant_id.map(|g| clip(g, MAX_NAME));
+        e
+    }
+
+    /// The scope granted (space-separated role names).
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.oauth_scope = Some(clip(scope, MAX_PATH));
+        self
     }
 
     pub fn with_user(mut self, user_id: Option<&str>, roles: &[String]) -> Self {

@@ -281,7 +281,7 @@ fn clear_flow(mut reply: Reply) -> Reply {
     reply
 }
 
-fn see_other(location: &str) -> Reply {
+pub fn see_other(location: &str) -> Reply {
     Reply {
         status: 303,
         content_type: "text/plain; charset=utf-8",
@@ -292,7 +292,7 @@ fn see_other(location: &str) -> Reply {
 
 /// Pages are self-contained: no scripts, styles only inline. (No `form-action`: sign-out
 /// posts here and is then redirected to the provider, which that directive would block.)
-fn html(status: u16, body: &str) -> Reply {
+pub fn html(status: u16, body: &str) -> Reply {
     Reply {
         status,
         content_type: "text/html; charset=utf-8",

@@ -64,6 +64,7 @@ mod tests {
             expires_at: exp,
             issued_at: None,
             refresh_cookie: None,
+            client: None,
         }
     }
 

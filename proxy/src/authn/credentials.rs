@@ -5,7 +5,7 @@
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderName};
 
-use super::apikey;
+use super::{apikey, client_tokens};
 
 /// Cookie carrying the browser session.
 pub const SESSION_COOKIE: &str = "__Host-mimir_session";
@@ -34,6 +34,9 @@ pub enum Credential<'a> {
     Jwt(&'a str),
     /// `mimir_…` from `Authorization: Bearer` or `X-API-Key`.
     ApiKey(&'a str),
+    /// An access token of the gateway's authorization server (`mgat_…`), from `Authorization:
+    /// Bearer` (or the query string when allowed).
+    ClientToken(&'a str),
     Session(String),
 }
 
@@ -130,6 +133,8 @@ fn bearer(value: &http::HeaderValue) -> Result<Credential<'_>, CredentialError> 
 fn classify(token: &str) -> Credential<'_> {
     if token.starts_with(apikey::PREFIX) {
         Credential::ApiKey(token)
+    } else if token.starts_with(client_tokens::PREFIX) {
+        Credential::ClientToken(token)
     } else {
         Credential::Jwt(token)
     }

@@ -164,6 +164,11 @@ impl DevUsers {
         self.users.is_empty()
     }
 
+    /// Whether a user with id `id` exists.
+    pub fn contains(&self, id: &str) -> bool {
+        self.users.iter().any(|u| u.id == id)
+    }
+
     /// The user if the password is right. CPU-heavy (Argon2): call it off the async threads.
     pub fn check(&self, username: &str, password: &str) -> Option<&DevUser> {
         let user = self.users.iter().find(|u| u.username == username);

@@ -49,7 +49,7 @@ pub async fn serve(
             let resource = challenge::resource(&auth.config.resource, host);
             Reply::json(
                 200,
-                challenge::metadata(&resource, &auth.authorization_servers()),
+                challenge::metadata(&resource, &auth.authorization_servers(host)),
             )
         }
         Endpoint::AuthConfig => Reply::json(

@@ -197,6 +197,7 @@ impl JwtVerifier {
             expires_at: Some(exp),
             issued_at: iat,
             refresh_cookie: None,
+            client: None,
         })
     }
 }

@@ -109,6 +109,7 @@ impl KeyStore {
             expires_at: record.expires_at,
             issued_at: Some(record.created_at),
             refresh_cookie: None,
+            client: None,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod challenge;
 pub mod claims;
 pub mod cli;
+pub mod client_tokens;
 pub mod config;
 pub mod credentials;
 pub mod csrf;
@@ -36,7 +37,7 @@ pub mod routes;
 pub mod session;
 pub mod source;
 pub mod trail;
-mod watch;
+pub mod watch;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::keys::assertion::{Asserter, Binding};
 use crate::keys::identity_config::IdentityConfig;
 use cache::TokenCache;
+use client_tokens::ClientTokens;
 use config::AuthConfig;
 use credentials::{Credential, CredentialError};
 use dev::DevUsers;
@@ -83,6 +85,10 @@ pub struct Authenticator {
     pub password_checks: PasswordChecks,
     pub local: LocalIssuer,
     pub sessions: Sessions,
+    /// Access tokens of the gateway's authorization server.
+    pub client_tokens: ClientTokens,
+    /// Which authorization servers the protected-resource metadata names.
+    announce: Announce,
     /// The source of each issuer's users.
     sources: Sources,
     /// OpenID providers for browser sign-in.
@@ -103,6 +109,23 @@ pub struct Settings<'a> {
     pub auth: &'a AuthConfig,
     pub identity: &'a IdentityConfig,
     pub identity_header: &'a str,
+    /// The authorization servers announced to clients, and how many access tokens the
+    /// gateway's own may hold ([`crate::authserver`], `[oauth]`).
+    pub announce: Announce,
+    pub max_client_tokens: usize,
+}
+
+/// Which authorization servers the protected-resource metadata (RFC 9728) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Announce {
+    /// The gateway itself (its authorization server is on).
+    #[default]
+    Gateway,
+    /// Only the external issuers of `[[auth.issuers]]`.
+    External,
+    /// The gateway first, then the external issuers.
+    Both,
 }
 
 impl Authenticator {
@@ -184,6 +207,8 @@ impl Authenticator {
             password_checks: PasswordChecks::new(&auth.password_checks),
             local,
             sessions: Sessions::new(&auth.session)?,
+            client_tokens: ClientTokens::new(config.max_client_tokens),
+            announce: config.announce,
             sources,
             providers: auth
                 .providers
@@ -216,6 +241,11 @@ impl Authenticator {
                 AuthFailure::Invalid("unknown, revoked or expired API key".into())
             })?),
             Credential::Jwt(token) => self.verify_jwt(token, now).await?,
+            Credential::ClientToken(token) => {
+                self.client_tokens.verify(token, now).ok_or_else(|| {
+                    AuthFailure::Invalid("unknown, expired or revoked OAuth access token".into())
+                })?
+            }
             Credential::Session(value) => {
                 let data = self
                     .sessions
@@ -243,6 +273,19 @@ impl Authenticator {
         let value = credentials::cookie(headers, credentials::SESSION_COOKIE).ok()??;
         let data = self.sessions.open(&value, now()).ok()?;
         (!self.lockdown.revokes(Some(data.iat))).then_some(data)
+    }
+
+    /// The id the core knows a session's user by (`<source>|<id>`); `None` when its issuer is
+    /// no longer configured.
+    pub fn session_user(&self, data: &SessionData) -> Option<String> {
+        self.sources
+            .of(&data.iss)
+            .map(|source| source::qualify(source, &data.sub))
+    }
+
+    /// Whether a lockdown ended credentials issued at `issued_at`.
+    pub fn locked_down(&self, issued_at: u64) -> bool {
+        self.lockdown.revokes(Some(issued_at))
     }
 
     /// This site's origin: that of `auth.resource`, or `https://<Host>`.
@@ -286,13 +329,15 @@ impl Authenticator {
         principal.method != AuthMethod::Jwt || principal.issuer.as_deref() == Some(issuer::ISSUER)
     }
 
-    /// Issuers announced in the protected-resource metadata.
-    pub fn authorization_servers(&self) -> Vec<String> {
-        self.config
-            .issuers
-            .iter()
-            .map(|i| i.issuer.clone())
-            .collect()
+    /// Authorization servers announced in the protected-resource metadata, for a request to
+    /// `host`.
+    pub fn authorization_servers(&self, host: &str) -> Vec<String> {
+        let gateway = (self.announce != Announce::External).then(|| self.origin(host));
+        let external = (self.announce != Announce::Gateway)
+            .then(|| self.config.issuers.iter().map(|i| i.issuer.clone()))
+            .into_iter()
+            .flatten();
+        gateway.into_iter().chain(external).collect()
     }
 }
 
@@ -325,6 +370,8 @@ mod tests {
             auth: &auth,
             identity: &IdentityConfig::default(),
             identity_header: "x-mimir-identity",
+            announce: Announce::Gateway,
+            max_client_tokens: 10,
         };
         let auth = Authenticator::with_dev_users(&settings, Vec::new()).unwrap();
         let dev = auth.sessions.start("alice", &[], issuer::ISSUER, "", now());

@@ -2,6 +2,7 @@
 //! after authentication (authorization, rate limiting, audit) and injected towards the core.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 use super::issuer;
 use super::source::SEPARATOR;
@@ -14,6 +15,8 @@ pub enum AuthMethod {
     Jwt,
     ApiKey,
     Session,
+    /// An access token the gateway's authorization server issued to an OAuth client.
+    OAuthClient,
 }
 
 impl AuthMethod {
@@ -22,6 +25,7 @@ impl AuthMethod {
             Self::Jwt => "jwt",
             Self::ApiKey => "api_key",
             Self::Session => "session",
+            Self::OAuthClient => "oauth_client",
         }
     }
 }
@@ -48,6 +52,22 @@ pub struct Principal {
     /// idle timeout.
     #[serde(skip)]
     pub refresh_cookie: Option<String>,
+    /// What an OAuth client holding the credential was granted; `None` for the user's own
+    /// credentials.
+    #[serde(skip)]
+    pub client: Option<Arc<ClientGrant>>,
+}
+
+/// The grant behind a gateway-issued OAuth access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub grant_id: String,
+    pub client_id: String,
+    /// The roles the client may act with (its granted scopes); the user's other roles stay
+    /// out of its reach. `None`: every role the user holds.
+    pub scopes: Option<Vec<String>>,
+    /// The role or group names the user signed in with (what a broader grant could give).
+    pub user_roles: Vec<String>,
 }
 
 impl Principal {
@@ -78,6 +98,7 @@ impl Principal {
             AuthMethod::Session => "session",
             AuthMethod::Jwt if by_proxy => "proxy_token",
             AuthMethod::Jwt => "oidc",
+            AuthMethod::OAuthClient => "oauth_client",
         }
     }
 }

@@ -173,19 +173,24 @@ impl Sessions {
             expires_at: Some(data.exp.min(data.seen + self.idle)),
             issued_at: Some(data.iat),
             refresh_cookie,
+            client: None,
         }
     }
 
     /// A short-lived encrypted cookie (the login flow's state), readable only by [`Self::unseal`].
     pub fn seal(&self, name: &'static str, value: &str, max_age: u64, http_only: bool) -> String {
+        base_cookie(name, self.seal_value(name, value), max_age, http_only)
+    }
+
+    /// `value` encrypted and authenticated for the purpose `name`, readable only by
+    /// [`Self::unseal`] with the same name (a cookie's value, or a form's hidden field).
+    pub fn seal_value(&self, name: &'static str, value: &str) -> String {
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key)
             .add(Cookie::new(name, value.to_owned()));
-        let sealed = jar
-            .get(name)
+        jar.get(name)
             .map(|c| c.value().to_owned())
-            .unwrap_or_default();
-        base_cookie(name, sealed, max_age, http_only)
+            .unwrap_or_default()
     }
 
     pub fn unseal(&self, name: &'static str, value: &str) -> Option<String> {

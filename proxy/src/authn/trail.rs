@@ -54,6 +54,11 @@ impl Credentials {
                 method: "api_key",
                 name: apikey::id_of(key).map(str::to_owned),
             },
+            Presented::ClientToken(_) => Self {
+                kind: Credential::Token,
+                method: "oauth_client",
+                name: None,
+            },
             Presented::Jwt(_) => Self {
                 kind: Credential::Token,
                 method: "jwt",
@@ -72,6 +77,7 @@ impl Credentials {
         match self.method {
             "api_key" => "unknown, revoked or expired API key",
             "session" => "invalid or expired session",
+            "oauth_client" => "invalid, expired or revoked OAuth access token",
             _ => "invalid or expired token",
         }
     }
@@ -153,6 +159,12 @@ impl AuthTrail {
 
     pub async fn logout(&self, attempt: &Attempt, user_id: &str) {
         self.write(AuditEvent::logout(user_id), attempt).await;
+    }
+
+    /// Any other event about this attempt (the authorization server's issuance, refresh,
+    /// revocation and consent records).
+    pub async fn record(&self, event: AuditEvent, attempt: &Attempt) {
+        self.write(event, attempt).await;
     }
 
     async fn write(&self, event: AuditEvent, attempt: &Attempt) {

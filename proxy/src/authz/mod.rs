@@ -27,6 +27,7 @@ pub mod reload;
 pub mod response;
 pub mod routes;
 pub mod source;
+pub mod step_up;
 pub mod tools_list;
 
 pub use decision::{Decision, Reason};
@@ -88,6 +89,17 @@ impl Authorizer {
         mcp: Option<&McpRequest>,
     ) -> Decision {
         self.policy().decide(roles, method, path, mcp)
+    }
+
+    /// See [`step_up::needed_scope`].
+    pub fn step_up_scope(
+        &self,
+        principal: &Principal,
+        method: &str,
+        path: &str,
+        mcp: Option<&McpRequest>,
+    ) -> Option<String> {
+        step_up::needed_scope(&self.policy(), principal, method, path, mcp)
     }
 
     /// The core's answer to `request` with every `tools/list` result reduced to the tools the

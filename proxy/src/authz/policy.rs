@@ -219,6 +219,11 @@ impl Policy {
         })
     }
 
+    /// Every role's name, in the policy's order (the scopes of the authorization server).
+    pub fn role_names(&self) -> Vec<String> {
+        self.role_names.iter().map(|r| r.to_string()).collect()
+    }
+
     pub fn summary(&self) -> PolicySummary {
         PolicySummary {
             version: self.version.clone(),
@@ -268,8 +273,12 @@ impl Policy {
     /// names replaced by [`Policy::effective_roles`]. Authorization, the injected identity, the
     /// signed assertion (roles and clearance), rate limits and audit all read these, so the core
     /// never learns a role the policy did not grant. Unchanged roles keep the same allocation.
+    /// An OAuth client's token keeps only the roles among its granted scopes.
     pub fn grant(&self, principal: Arc<Principal>) -> Arc<Principal> {
-        let effective = self.effective_roles(&principal.roles);
+        let mut effective = self.effective_roles(&principal.roles);
+        if let Some(scopes) = principal.client.as_ref().and_then(|c| c.scopes.as_ref()) {
+            effective.retain(|role| scopes.iter().any(|s| s == role));
+        }
         if effective.iter().eq(principal.roles.iter()) {
             return principal;
         }

@@ -44,6 +44,24 @@ pub fn forbidden(
     Ok((resp, Bytes::from(body)))
 }
 
+/// The 403 of a request a broader OAuth grant would allow: the challenge names the `scope` to
+/// ask for and where the resource's metadata is.
+pub fn insufficient_scope(
+    decision: &Decision,
+    scope: &str,
+    metadata_url: &str,
+    request_id: &str,
+) -> pingora::Result<(ResponseHeader, Bytes)> {
+    let (mut resp, body) = forbidden(decision, request_id)?;
+    resp.insert_header(
+        "www-authenticate",
+        format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{scope}\", resource_metadata=\"{metadata_url}\""
+        ),
+    )?;
+    Ok((resp, body))
+}
+
 /// Whether an unauthenticated request comes from a browser navigation that should see the login
 /// page: `GET`/`HEAD` with an `Accept` header that names `text/html` (with q > 0). API clients
 /// sending `*/*` or JSON get the 401.

@@ -17,6 +17,7 @@ pub struct ProxyConfig {
     pub limits: LimitConfig,
     pub log: crate::admin::logging::LogConfig,
     pub auth: crate::authn::config::AuthConfig,
+    pub oauth: crate::authserver::config::OAuthConfig,
     pub audit: crate::audit::config::AuditConfig,
     pub authz: crate::authz::config::AuthzConfig,
     pub traffic: crate::traffic::config::TrafficConfig,
@@ -31,6 +32,12 @@ impl ProxyConfig {
             auth: &self.auth,
             identity: &self.identity,
             identity_header: &self.headers.identity_header,
+            announce: if self.oauth.enabled {
+                self.oauth.announce
+            } else {
+                crate::authn::Announce::External
+            },
+            max_client_tokens: self.oauth.max_access_tokens,
         }
     }
 

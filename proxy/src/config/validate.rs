@@ -33,6 +33,9 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     {
         v.fail(&field, message);
     }
+    for (field, message) in crate::authserver::config::check(&cfg.oauth) {
+        v.fail(&field, message);
+    }
     for (field, message) in crate::authn::source::check(&cfg.auth) {
         v.fail(&field, message);
     }

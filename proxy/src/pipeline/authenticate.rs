@@ -12,6 +12,7 @@ use crate::authn::endpoints;
 use crate::authn::routes::{self, Route};
 use crate::authn::trail::Attempt;
 use crate::authn::{challenge, AuthFailure, Authenticator};
+use crate::authserver::{self, Call};
 use crate::authz::response as authz_response;
 use crate::reply::errors::Reject;
 
@@ -23,6 +24,26 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<bool> {
         if let Some(auth) = &self.auth {
+            let endpoint = self
+                .oauth
+                .as_ref()
+                .zip(authserver::routes::classify(&ctx.path));
+            if let Some((oauth, endpoint)) = endpoint {
+                // Like the proxy's other endpoints: in a route group, limited before they work.
+                if self.limit_caller(session, ctx).await? {
+                    return Ok(true);
+                }
+                let attempt = attempt(session, ctx)?;
+                let host = ctx.host.clone();
+                let mut call = Call {
+                    session,
+                    host: &host,
+                    attempt: &attempt,
+                };
+                let reply = oauth.serve(endpoint, &mut call).await;
+                self.send_reply(session, ctx, reply).await?;
+                return Ok(true);
+            }
             match routes::classify(&ctx.path) {
                 Route::Local(endpoint) => {
                     // The proxy's own endpoints (login, token) are in a route group like any

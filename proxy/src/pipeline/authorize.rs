@@ -8,6 +8,7 @@ use super::mcp_body;
 use super::mcp_body::{Collector, Step};
 use super::state::{Gateway, RequestCtx};
 use crate::admin::metrics::Denial;
+use crate::authn::challenge;
 use crate::authz::{response as authz_response, Authorizer};
 use crate::request::mcp::McpParseError;
 
@@ -106,7 +107,15 @@ impl Gateway {
             user = %principal.user_id,
             "{decision}"
         );
-        let (resp, body) = authz_response::forbidden(&decision, &ctx.request_id)?;
+        let step_up = authz.step_up_scope(&principal, method, &ctx.path, ctx.mcp.as_ref());
+        let (resp, body) = match (step_up, &self.auth) {
+            (Some(scope), Some(auth)) => {
+                let resource = challenge::resource(&auth.config.resource, &ctx.host);
+                let metadata = challenge::metadata_url(&resource);
+                authz_response::insufficient_scope(&decision, &scope, &metadata, &ctx.request_id)?
+            }
+            _ => authz_response::forbidden(&decision, &ctx.request_id)?,
+        };
         self.write_generated(session, ctx, resp, body).await?;
         Ok(true)
     }

@@ -14,6 +14,7 @@ use crate::admin::metrics::Metrics;
 use crate::audit::Audit;
 use crate::authn::trail::AuthTrail;
 use crate::authn::{Authenticator, Principal};
+use crate::authserver::AuthServer;
 use crate::authz::Authorizer;
 use crate::config::LimitConfig;
 use crate::request::mcp::McpRequest;
@@ -32,6 +33,8 @@ pub struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     /// `None` when `auth.enabled = false`.
     pub(crate) auth: Option<Arc<Authenticator>>,
+    /// The authorization server for MCP clients (`[oauth]`); only with `auth`.
+    pub(crate) oauth: Option<Arc<AuthServer>>,
     /// Kept current by the policy reloader; `None` exactly when `auth` is.
     pub(crate) authz: Option<Arc<Authorizer>>,
     pub(crate) audit: Audit,
