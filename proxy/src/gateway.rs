@@ -107,6 +107,7 @@ impl Gateway {
         let oauth = match (&auth, &authz) {
             (Some(auth), Some(authz)) if config.oauth.enabled => Some(Arc::new(AuthServer::new(
                 &config.oauth,
+                &config.auth.keys_file,
                 config.traffic.ipv6_prefix,
                 auth.clone(),
                 authz.clone(),

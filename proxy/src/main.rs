@@ -124,7 +124,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Oauth { command } => match config::load(cli.config.as_deref()) {
-            Ok(cfg) => mimir_proxy::authserver::cli::run(command, &cfg.oauth),
+            Ok(cfg) => mimir_proxy::authserver::cli::run(command, &cfg.oauth, &cfg.auth.keys_file),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(EXIT_INVALID)

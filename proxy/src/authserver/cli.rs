@@ -3,6 +3,7 @@
 //! running gateway applies within a second (and audits).
 
 use clap::Subcommand;
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::config::OAuthConfig;
@@ -17,7 +18,7 @@ pub enum OAuthCommand {
     /// List grants (user, client, scope, times; never a token).
     Grants,
     /// End a grant, every grant of a client (and its registration), or every grant of a user
-    /// (`<source>|<id>` as in `grants`, or the user id alone).
+    /// (`<source>|<id>`, as `grants` lists them).
     Revoke {
         #[arg(value_enum)]
         kind: Kind,
@@ -25,8 +26,9 @@ pub enum OAuthCommand {
     },
 }
 
-pub fn run(command: OAuthCommand, cfg: &OAuthConfig) -> ExitCode {
-    match oauth(command, cfg) {
+/// `keys_file` places the state files by default ([`OAuthConfig::files`]).
+pub fn run(command: OAuthCommand, cfg: &OAuthConfig, keys_file: &Path) -> ExitCode {
+    match oauth(command, cfg, keys_file) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -35,8 +37,9 @@ pub fn run(command: OAuthCommand, cfg: &OAuthConfig) -> ExitCode {
     }
 }
 
-fn oauth(command: OAuthCommand, cfg: &OAuthConfig) -> anyhow::Result<()> {
-    let state = State::load(&cfg.state_file)?;
+fn oauth(command: OAuthCommand, cfg: &OAuthConfig, keys_file: &Path) -> anyhow::Result<()> {
+    let (state_file, revocations_file) = cfg.files(keys_file);
+    let state = State::load(&state_file)?;
     match command {
         OAuthCommand::Clients => {
             println!("CLIENT ID\tKIND\tNAME\tREDIRECT URIS");
@@ -73,7 +76,7 @@ fn oauth(command: OAuthCommand, cfg: &OAuthConfig) -> anyhow::Result<()> {
         }
         OAuthCommand::Revoke { kind, id } => {
             List::append(
-                &cfg.revocations_file,
+                &revocations_file,
                 Entry {
                     kind,
                     id: id.clone(),

@@ -1,7 +1,7 @@
 //! The `[oauth]` section: the gateway's authorization server for MCP clients.
 
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::redirect_uris;
 use crate::authn::Announce;
@@ -44,10 +44,12 @@ pub struct OAuthConfig {
     /// Live access tokens and grants held at most.
     pub max_access_tokens: usize,
     pub max_grants: usize,
-    /// Clients, grants and consents, kept across restarts (written atomically, mode 0600).
-    pub state_file: PathBuf,
-    /// Written by `mimir-proxy oauth revoke`; the running gateway applies it within a second.
-    pub revocations_file: PathBuf,
+    /// Clients, grants and consents, kept across restarts (written atomically, mode 0600);
+    /// `oauth-state.json` beside `auth.keys_file` when unset.
+    pub state_file: Option<PathBuf>,
+    /// Written by `mimir-proxy oauth revoke`, applied by the running gateway within a second;
+    /// `oauth-revocations.json` beside `auth.keys_file` when unset.
+    pub revocations_file: Option<PathBuf>,
     /// Clients registered by the organisation; with `dynamic_registration` and
     /// `client_metadata_documents` off, the only ones.
     pub clients: Vec<ClientConfig>,
@@ -86,10 +88,26 @@ impl Default for OAuthConfig {
             grant_seconds: 30 * 86_400,
             max_access_tokens: 100_000,
             max_grants: 100_000,
-            state_file: "data/proxy/oauth-state.json".into(),
-            revocations_file: "data/proxy/oauth-revocations.json".into(),
+            state_file: None,
+            revocations_file: None,
             clients: Vec::new(),
         }
+    }
+}
+
+impl OAuthConfig {
+    /// The state file and the revocations file; by default beside `keys_file`, the other file
+    /// of credentials the gateway keeps.
+    pub fn files(&self, keys_file: &Path) -> (PathBuf, PathBuf) {
+        let beside = |name: &str| keys_file.with_file_name(name);
+        (
+            self.state_file
+                .clone()
+                .unwrap_or_else(|| beside("oauth-state.json")),
+            self.revocations_file
+                .clone()
+                .unwrap_or_else(|| beside("oauth-revocations.json")),
+        )
     }
 }
 

@@ -76,22 +76,25 @@ pub struct Call<'a> {
 }
 
 impl AuthServer {
+    /// `keys_file` places the state files by default ([`OAuthConfig::files`]).
     pub fn new(
         config: &OAuthConfig,
+        keys_file: &std::path::Path,
         ipv6_prefix: u8,
         auth: Arc<Authenticator>,
         authz: Arc<Authorizer>,
         trail: Arc<AuthTrail>,
     ) -> anyhow::Result<Self> {
+        let (state_file, revocations_file) = config.files(keys_file);
         let per_minute =
             NonZeroU32::new(config.registrations_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             clients: Clients::new(config)?,
-            store: Store::open(config.state_file.clone())?,
+            store: Store::open(state_file)?,
             codes: Codes::default(),
             registrations: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
             sources: SourceKeys::new(ipv6_prefix),
-            revocations: Revocations::new(config.revocations_file.clone())
+            revocations: Revocations::new(revocations_file)
                 .map_err(|e| e.context("oauth.revocations_file"))?,
             config: config.clone(),
             auth,

@@ -2,7 +2,7 @@
 //! `oauth.revocations_file` (the running gateway owns the state file, so the command never
 //! writes that), and the gateway applies new entries within a second. An entry ends what
 //! existed at its time: a grant, every grant of a client (and a registered client itself),
-//! or every grant of a user.
+//! or every grant of a user (`<source>|<id>`: the same id at two sources is two people).
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ impl List {
                 && match e.kind {
                     Kind::Grant => e.id == grant.id,
                     Kind::Client => e.id == grant.client_id,
-                    Kind::User => e.id == grant.qualified_id || e.id == grant.user_id,
+                    Kind::User => e.id == grant.qualified_id,
                 }
         })
     }
