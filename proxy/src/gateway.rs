@@ -127,6 +127,7 @@ impl Gateway {
             auth,
             oauth,
             authz,
+            denied_tool_calls: config.authz.denied_tool_calls,
             trail,
             audit,
             traffic,

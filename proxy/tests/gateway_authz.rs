@@ -35,6 +35,11 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with("").await
+}
+
+/// `authz_lines` go into `[authz]`.
+async fn setup_with(authz_lines: &str) -> Setup {
     let core = support::start_core().await;
     let state = tempfile::tempdir().unwrap();
     let mut keys: Vec<(&'static str, Option<String>)> = ROLES
@@ -44,7 +49,7 @@ async fn setup() -> Setup {
     keys.push(("anonymous", None));
     let mut opts = Options::to(core.addr.clone());
     opts.extra_toml = format!(
-        "{}\n{}",
+        "{}\n{authz_lines}\n{}",
         auth_toml(state.path()),
         support::audit_file_toml(&state.path().join("audit.log"))
     );
@@ -330,6 +335,44 @@ async fn browsers_go_to_login_and_mcp_calls_are_audited() {
         "{}",
         refused[0]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_tool_calls_can_be_answered_in_json_rpc() {
+    let s = setup_with("denied_tool_calls = \"jsonrpc\"").await;
+    let (_, viewer) = s.keys.iter().find(|(r, _)| *r == "viewer").unwrap();
+    let viewer = viewer.as_deref().unwrap();
+    let session = s.proxy.mcp_session(&s.client, viewer).await;
+    let call = json!({"jsonrpc":"2.0","id":"c-7","method":"tools/call",
+        "params":{"name":"memory_clear","arguments":{}}});
+    let resp = s
+        .send(
+            Some(viewer),
+            Method::POST,
+            "/mcp",
+            Some(call.clone()),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], "c-7", "{body}");
+    assert_eq!(body["error"]["code"], -32001, "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("permission denied"));
+    // A batch, and any other refused method, still gets the HTTP refusal.
+    let resp = s
+        .send(
+            Some(viewer),
+            Method::POST,
+            "/mcp",
+            Some(json!([call])),
+            Some(&session),
+        )
+        .await;
+    assert_eq!(resp.status(), 403);
 }
 
 fn is_reload(record: &Value) -> bool {

@@ -20,6 +20,18 @@ pub struct AuthzConfig {
     pub rbac_timeout_seconds: NonZeroU64,
     /// PEM CA bundle for the remote RBAC server (the public web roots when absent).
     pub rbac_ca: Option<PathBuf>,
+    /// How a refused `tools/call` is answered: `http` (403, the transport fails) or `jsonrpc`
+    /// (200 with a JSON-RPC error for that call, so an agent reads "permission denied" and goes
+    /// on). Batches and other methods always get the 403.
+    pub denied_tool_calls: DeniedToolCalls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeniedToolCalls {
+    #[default]
+    Http,
+    JsonRpc,
 }
 
 impl Default for AuthzConfig {
@@ -30,6 +42,7 @@ impl Default for AuthzConfig {
             rbac_poll_seconds: NonZeroU64::new(60).expect("not zero"),
             rbac_timeout_seconds: NonZeroU64::new(10).expect("not zero"),
             rbac_ca: None,
+            denied_tool_calls: DeniedToolCalls::Http,
         }
     }
 }

@@ -44,6 +44,32 @@ pub fn forbidden(
     Ok((resp, Bytes::from(body)))
 }
 
+/// JSON-RPC error code of a refused tool call (implementation-defined server error range).
+pub const PERMISSION_DENIED: i64 = -32001;
+
+/// A refused `tools/call` answered in JSON-RPC (`[authz] denied_tool_calls = "jsonrpc"`): 200
+/// with an error object for the call's `id`.
+pub fn jsonrpc_denied(
+    decision: &Decision,
+    id: &serde_json::Value,
+) -> pingora::Result<(ResponseHeader, Bytes)> {
+    let body = json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": PERMISSION_DENIED,
+            "message": format!("permission denied: {}", decision.message()),
+            "data": {"reason": decision.reason.as_str(), "missing_permissions": decision.missing_all_of},
+        },
+    })
+    .to_string();
+    let mut resp = ResponseHeader::build(200, Some(4))?;
+    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header("content-length", body.len())?;
+    resp.insert_header("cache-control", "no-store")?;
+    Ok((resp, Bytes::from(body)))
+}
+
 /// The 403 of a request a broader OAuth grant would allow: the challenge names the `scope` to
 /// ask for and where the resource's metadata is.
 pub fn insufficient_scope(

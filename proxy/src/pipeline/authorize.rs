@@ -9,6 +9,7 @@ use super::mcp_body::{Collector, Step};
 use super::state::{Gateway, RequestCtx};
 use crate::admin::metrics::Denial;
 use crate::authn::challenge;
+use crate::authz::config::DeniedToolCalls;
 use crate::authz::{response as authz_response, Authorizer};
 use crate::request::mcp::McpParseError;
 
@@ -114,10 +115,28 @@ impl Gateway {
                 let metadata = challenge::metadata_url(&resource);
                 authz_response::insufficient_scope(&decision, &scope, &metadata, &ctx.request_id)?
             }
-            _ => authz_response::forbidden(&decision, &ctx.request_id)?,
+            _ => match self.denied_call_id(ctx) {
+                Some(id) => authz_response::jsonrpc_denied(&decision, id)?,
+                None => authz_response::forbidden(&decision, &ctx.request_id)?,
+            },
         };
         self.write_generated(session, ctx, resp, body).await?;
         Ok(true)
+    }
+}
+
+impl Gateway {
+    /// The id of the refused call when it is answered in JSON-RPC: one `tools/call` message
+    /// (not a batch) with an id, and `[authz] denied_tool_calls = "jsonrpc"`.
+    fn denied_call_id<'a>(&self, ctx: &'a RequestCtx) -> Option<&'a serde_json::Value> {
+        if self.denied_tool_calls != DeniedToolCalls::JsonRpc {
+            return None;
+        }
+        let request = ctx.mcp.as_ref().filter(|r| !r.batch)?;
+        let [message] = request.messages.as_slice() else {
+            return None;
+        };
+        message.tool().and(message.id.as_ref())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::audit::Audit;
 use crate::authn::trail::AuthTrail;
 use crate::authn::{Authenticator, Principal};
 use crate::authserver::AuthServer;
+use crate::authz::config::DeniedToolCalls;
 use crate::authz::Authorizer;
 use crate::config::LimitConfig;
 use crate::request::mcp::McpRequest;
@@ -37,6 +38,8 @@ pub struct Gateway {
     pub(crate) oauth: Option<Arc<AuthServer>>,
     /// Kept current by the policy reloader; `None` exactly when `auth` is.
     pub(crate) authz: Option<Arc<Authorizer>>,
+    /// `[authz] denied_tool_calls`.
+    pub(crate) denied_tool_calls: DeniedToolCalls,
     pub(crate) audit: Audit,
     pub(crate) traffic: Traffic,
     /// Logins and refused credentials: audit records, metrics, brute-force blocks.
