@@ -49,6 +49,7 @@ def oauth_proxy(tmp_path_factory, core, idp):
         + f'[[auth.providers]]\nid = "testidp"\ndisplay_name = "Test IdP"\nissuer = "{idp}"\nsource = "testidp"\n'
           f'client_id = "mimir-web"\nclient_secret = "web-secret"\nscopes = ["roles"]\nrole_claims = ["roles"]\n'
         + '[oauth]\naccess_token_seconds = 2\n'
+        + f'[audit]\nenabled = true\ndestinations = ["file"]\n[audit.file]\npath = "{workdir / "audit.log"}"\n'
         + '[traffic]\nrate_limits = false\n'
         + policy_toml()
     ))
@@ -190,6 +191,20 @@ def status_with(proxy, token: str) -> int:
     return anyio.run(get)
 
 
+def audit_actions(proxy, user: str) -> list:
+    """`event.action` of the authorization server's records about `user` (or its client), in
+    chain order, once the writer has caught up."""
+    records = []
+    for _ in range(50):
+        lines = (proxy.workdir / "audit.log").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        if any(r["event.action"] == "oauth-grant-revoked" and r.get("user.id") == user for r in records):
+            break
+        time.sleep(0.1)
+    return [r["event.action"] for r in records
+            if r["event.action"].startswith("oauth-") and r.get("user.id") in (user, None)]
+
+
 def test_sdk_signs_in_as_a_dev_user_refreshes_and_is_revoked(oauth_proxy, tool_names):
     seen = {}
     first_tokens = {}
@@ -225,6 +240,11 @@ def test_sdk_signs_in_as_a_dev_user_refreshes_and_is_revoked(oauth_proxy, tool_n
     status, answer = token_request(oauth_proxy, {"grant_type": "refresh_token", "client_id": client_id,
                                                  "refresh_token": storage.tokens.refresh_token})
     assert (status, answer["error"]) == (400, "invalid_grant")
+    # Every step is in the hash-chained audit trail.
+    actions = audit_actions(oauth_proxy, "dev|alice")
+    for action in ["oauth-client-registered", "oauth-consent-granted", "oauth-token-issued",
+                   "oauth-token-refreshed", "oauth-grant-revoked"]:
+        assert action in actions, actions
 
 
 def test_sdk_signs_in_through_the_organisations_provider_and_an_admin_revokes_it(oauth_proxy, tool_names):
