@@ -105,14 +105,18 @@ impl Gateway {
             None
         };
         let oauth = match (&auth, &authz) {
-            (Some(auth), Some(authz)) if config.oauth.enabled => Some(Arc::new(AuthServer::new(
-                &config.oauth,
-                &config.auth.keys_file,
-                config.traffic.ipv6_prefix,
-                auth.clone(),
-                authz.clone(),
-                trail.clone(),
-            )?)),
+            (Some(auth), Some(authz)) if config.oauth.enabled => {
+                let server = Arc::new(AuthServer::new(
+                    &config.oauth,
+                    &config.auth.keys_file,
+                    config.traffic.ipv6_prefix,
+                    auth.clone(),
+                    authz.clone(),
+                    trail.clone(),
+                )?);
+                server.watch_revocations()?;
+                Some(server)
+            }
             _ => None,
         };
         Ok(Self {

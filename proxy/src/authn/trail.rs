@@ -167,6 +167,15 @@ impl AuthTrail {
         self.write(event, attempt).await;
     }
 
+    /// An event no request caused (the authorization server applying an administrator's
+    /// revocation).
+    pub async fn record_alone(&self, event: AuditEvent) {
+        let action = event.action();
+        if self.audit.record(event).await.is_err() {
+            tracing::error!(?action, "audit log unavailable: not recorded");
+        }
+    }
+
     async fn write(&self, event: AuditEvent, attempt: &Attempt) {
         let event = event
             .with_source(Some(attempt.ip), attempt.user_agent.as_deref())

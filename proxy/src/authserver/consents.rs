@@ -70,7 +70,7 @@ impl AuthServer {
                 .collect()
         });
         for grant in grants {
-            self.end_grant(call.attempt, &grant, "consent withdrawn")
+            self.end_grant(Some(call.attempt), &grant, "consent withdrawn")
                 .await;
         }
         let event = AuditEvent::oauth(Action::OauthConsentWithdrawn, client_id, None)

@@ -55,6 +55,9 @@ use revocations::Revocations;
 use routes::Endpoint;
 use store::Store;
 
+/// How often the revocations file is looked at.
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct AuthServer {
     pub config: OAuthConfig,
     auth: Arc<Authenticator>,
@@ -104,7 +107,6 @@ impl AuthServer {
     }
 
     pub async fn serve(&self, endpoint: Endpoint, call: &mut Call<'_>) -> Reply {
-        self.apply_revocations(call.attempt).await;
         let method = call.session.req_header().method.clone();
         if method == Method::OPTIONS && endpoint != Endpoint::Authorize {
             return cors(Reply {
@@ -158,8 +160,9 @@ impl AuthServer {
         self.trail.record(event, call.attempt).await;
     }
 
-    /// End grant `grant_id` and its access tokens; audited with `reason`.
-    async fn end_grant(&self, attempt: &Attempt, grant_id: &str, reason: &str) {
+    /// End grant `grant_id` and its access tokens; audited with `reason` (and the request that
+    /// ended it, if one did).
+    async fn end_grant(&self, attempt: Option<&Attempt>, grant_id: &str, reason: &str) {
         let removed = self.store.update(|s| s.grants.remove(grant_id));
         self.auth
             .client_tokens
@@ -170,12 +173,33 @@ impl AuthServer {
                 AuditEvent::oauth(Action::OauthGrantRevoked, &grant.client_id, Some(grant_id))
                     .with_user(Some(&grant.qualified_id), &[])
                     .with_reason(reason);
-            self.trail.record(event, attempt).await;
+            match attempt {
+                Some(attempt) => self.trail.record(event, attempt).await,
+                None => self.trail.record_alone(event).await,
+            }
         }
     }
 
-    /// Apply what `mimir-proxy oauth revoke` wrote since the last look (at most once a second).
-    async fn apply_revocations(&self, attempt: &Attempt) {
+    /// Applies what `mimir-proxy oauth revoke` writes, once a second, on a thread of its own:
+    /// revoked access tokens stop working whether or not anyone calls an OAuth endpoint.
+    pub fn watch_revocations(self: &Arc<Self>) -> std::io::Result<()> {
+        let server = Arc::downgrade(self);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        std::thread::Builder::new()
+            .name("oauth-revocations".into())
+            .spawn(move || loop {
+                std::thread::sleep(REVOCATION_POLL);
+                let Some(server) = server.upgrade() else {
+                    return;
+                };
+                runtime.block_on(server.apply_revocations());
+            })
+            .map(drop)
+    }
+
+    async fn apply_revocations(&self) {
         let Some(revocations) = self.revocations.changed() else {
             return;
         };
@@ -187,7 +211,7 @@ impl AuthServer {
                 .collect()
         });
         for grant in ended {
-            self.end_grant(attempt, &grant, "revoked by an administrator")
+            self.end_grant(None, &grant, "revoked by an administrator")
                 .await;
         }
         self.store.update(|s| {

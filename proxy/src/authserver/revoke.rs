@@ -36,7 +36,7 @@ impl AuthServer {
                 })
             });
             if owned {
-                self.end_grant(call.attempt, id, "revoked by the client")
+                self.end_grant(Some(call.attempt), id, "revoked by the client")
                     .await;
             }
         }

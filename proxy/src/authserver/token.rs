@@ -139,7 +139,7 @@ impl AuthServer {
             Redeemed::Fresh(code) => code,
             Redeemed::Reused(grant) => {
                 if let Some(grant) = grant {
-                    self.end_grant(call.attempt, &grant, "authorization code used twice")
+                    self.end_grant(Some(call.attempt), &grant, "authorization code used twice")
                         .await;
                 }
                 return oauth_error(
@@ -218,15 +218,15 @@ impl AuthServer {
             return oauth_error(503, "temporarily_unavailable", "too many grants");
         }
         self.codes.created(value, &grant.id);
-        let reply = self.tokens(&grant, now);
-        if reply.status == 200 {
-            let event =
-                AuditEvent::oauth(Action::OauthTokenIssued, &client.client_id, Some(&grant.id))
-                    .with_user(Some(&grant.qualified_id), &[])
-                    .with_scope(&self.scope_of(&grant));
-            self.audit(call, event).await;
-        }
-        reply
+        let access = match self.access_token(&grant, now) {
+            Ok(access) => access,
+            Err(reply) => return reply,
+        };
+        let event = AuditEvent::oauth(Action::OauthTokenIssued, &client.client_id, Some(&grant.id))
+            .with_user(Some(&grant.qualified_id), &[])
+            .with_scope(&self.scope_of(&grant));
+        self.audit(call, event).await;
+        self.token_reply(&grant, access)
     }
 
     async fn refresh(&self, call: &Call<'_>, params: &Params, client: &Client) -> Reply {
@@ -234,10 +234,11 @@ impl AuthServer {
             return oauth_error(400, "invalid_request", "refresh_token is required");
         };
         let now = now();
+        // Decide on a copy first: a refused request leaves the token usable.
         let outcome = match grants::grant_of(token) {
             None => Err(RefreshRefused::Unknown),
-            Some((id, generation, mac)) => self.store.update(|s| {
-                let grant = s.grants.get_mut(id).ok_or(RefreshRefused::Unknown)?;
+            Some((id, generation, mac)) => self.store.read(|s| {
+                let grant = s.grants.get(id).ok_or(RefreshRefused::Unknown)?;
                 match grants::classify(grant, generation, mac) {
                     Refresh::Unknown => Err(RefreshRefused::Unknown),
                     Refresh::Spent(id) => Err(RefreshRefused::Spent(id.to_owned())),
@@ -247,27 +248,20 @@ impl AuthServer {
                     Refresh::Current(id) if !self.still_valid(grant, now) => {
                         Err(RefreshRefused::Ended(id.to_owned()))
                     }
-                    Refresh::Current(_) => {
-                        grant.generation += 1;
-                        Ok(grant.clone())
-                    }
+                    Refresh::Current(_) => Ok(grant.clone()),
                 }
             }),
         };
-        let grant = match outcome {
+        let mut grant = match outcome {
             Ok(grant) => grant,
-            Err(RefreshRefused::Spent(id)) => {
-                self.end_grant(call.attempt, &id, "refresh token reused")
-                    .await;
-                return oauth_error(
-                    400,
-                    "invalid_grant",
-                    "the refresh token was already used; the grant is revoked",
-                );
-            }
+            Err(RefreshRefused::Spent(id)) => return self.reused(call, &id).await,
             Err(RefreshRefused::Ended(id)) => {
-                self.end_grant(call.attempt, &id, "grant expired or ended by a lockdown")
-                    .await;
+                self.end_grant(
+                    Some(call.attempt),
+                    &id,
+                    "grant expired or ended by a lockdown",
+                )
+                .await;
                 return oauth_error(400, "invalid_grant", "the grant has ended; sign in again");
             }
             Err(RefreshRefused::OtherClient) => {
@@ -282,7 +276,7 @@ impl AuthServer {
             }
         };
         if grant.issuer == issuer::ISSUER && !self.auth.dev_users.contains(&grant.user_id) {
-            self.end_grant(call.attempt, &grant.id, "the user no longer exists")
+            self.end_grant(Some(call.attempt), &grant.id, "the user no longer exists")
                 .await;
             return oauth_error(400, "invalid_grant", "the user no longer exists");
         }
@@ -294,17 +288,43 @@ impl AuthServer {
         if asked.is_some() && !scopes::covers(grant.scopes.as_deref(), asked.as_deref()) {
             return oauth_error(400, "invalid_scope", "a refresh cannot widen the grant");
         }
-        let reply = self.tokens(&grant, now);
-        if reply.status == 200 {
-            let event = AuditEvent::oauth(
-                Action::OauthTokenRefreshed,
-                &client.client_id,
-                Some(&grant.id),
-            )
-            .with_user(Some(&grant.qualified_id), &[]);
-            self.audit(call, event).await;
-        }
-        reply
+        let access = match self.access_token(&grant, now) {
+            Ok(access) => access,
+            Err(reply) => return reply,
+        };
+        // Rotate only if no other request rotated it meanwhile: that one spent this token.
+        let presented = grant.generation;
+        let rotated = self.store.update(|s| {
+            let stored = s.grants.get_mut(&grant.id)?;
+            (stored.generation == presented).then(|| {
+                stored.generation += 1;
+                stored.generation
+            })
+        });
+        let Some(generation) = rotated else {
+            self.auth.client_tokens.remove(&access.0);
+            return self.reused(call, &grant.id).await;
+        };
+        grant.generation = generation;
+        let event = AuditEvent::oauth(
+            Action::OauthTokenRefreshed,
+            &client.client_id,
+            Some(&grant.id),
+        )
+        .with_user(Some(&grant.qualified_id), &[]);
+        self.audit(call, event).await;
+        self.token_reply(&grant, access)
+    }
+
+    /// A spent refresh token came back: whoever holds the grant's tokens, the grant ends.
+    async fn reused(&self, call: &Call<'_>, grant_id: &str) -> Reply {
+        self.end_grant(Some(call.attempt), grant_id, "refresh token reused")
+            .await;
+        oauth_error(
+            400,
+            "invalid_grant",
+            "the refresh token was already used; the grant is revoked",
+        )
     }
 
     /// A `resource` sent with a token request must be the one the grant is bound to.
@@ -330,8 +350,8 @@ impl AuthServer {
             .unwrap_or_else(|| self.effective(&grant.roles).join(" "))
     }
 
-    /// The token answer: a new access token and the grant's current refresh token.
-    fn tokens(&self, grant: &Grant, now: u64) -> Reply {
+    /// A new access token for `grant` and its expiry.
+    fn access_token(&self, grant: &Grant, now: u64) -> Result<(String, u64), Reply> {
         let expires_at = (now + self.config.access_token_seconds).min(grant.expires_at);
         let principal = Principal {
             user_id: grant.user_id.clone(),
@@ -350,23 +370,27 @@ impl AuthServer {
                 user_roles: grant.roles.clone(),
             })),
         };
-        match self.auth.client_tokens.issue(principal, now) {
-            Ok(access_token) => {
-                let mut reply = Reply::json(
-                    200,
-                    json!({
-                        "access_token": access_token,
-                        "token_type": "Bearer",
-                        "expires_in": seconds_until(expires_at),
-                        "refresh_token": grant.refresh_token(),
-                        "scope": self.scope_of(grant),
-                    }),
-                );
-                reply.headers.push(("pragma", "no-cache".into()));
-                reply
-            }
-            Err(e) => oauth_error(503, "temporarily_unavailable", &e.to_string()),
-        }
+        self.auth
+            .client_tokens
+            .issue(principal, now)
+            .map(|token| (token, expires_at))
+            .map_err(|e| oauth_error(503, "temporarily_unavailable", &e.to_string()))
+    }
+
+    /// The token answer: the access token and the grant's current refresh token.
+    fn token_reply(&self, grant: &Grant, (access_token, expires_at): (String, u64)) -> Reply {
+        let mut reply = Reply::json(
+            200,
+            json!({
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": seconds_until(expires_at),
+                "refresh_token": grant.refresh_token(),
+                "scope": self.scope_of(grant),
+            }),
+        );
+        reply.headers.push(("pragma", "no-cache".into()));
+        reply
     }
 }
 
