@@ -1,6 +1,7 @@
 //! Authentication costs: JWT verification per algorithm (signature checked every time) against
-//! a verified token served from the cache, API key checks, and the identity assertion for the
-//! core: reused for a repeated request, signed for a new one.
+//! a verified token served from the cache, API key checks, an access token of the gateway's
+//! authorization server (with the ratio to the API key printed), and the identity assertion for
+//! the core: reused for a repeated request, signed for a new one.
 //!
 //!     cargo bench -p mimir-proxy --bench authn
 
@@ -14,10 +15,12 @@ use mimir_proxy::authn::config::AuthConfig;
 use mimir_proxy::authn::jwt::{IssuerPolicy, JwtVerifier, KeySource};
 use mimir_proxy::authn::keys::KeySet;
 use mimir_proxy::authn::keystore::{KeyFile, KeyRecord};
+use mimir_proxy::authn::principal::{AuthMethod, ClientGrant, Principal};
 use mimir_proxy::authn::{apikey, Authenticator};
 use mimir_proxy::config::ProxyConfig;
 use mimir_proxy::keys::assertion::Binding;
 use serde_json::json;
+use std::sync::Arc;
 
 const ISSUER: &str = "https://idp.bench";
 const AUDIENCE: &str = "https://mimir.bench";
@@ -89,6 +92,15 @@ fn bench(c: &mut Criterion) {
     bearer.insert("authorization", format!("Bearer {token}").parse().unwrap());
     let mut api_key = HeaderMap::new();
     api_key.insert("x-api-key", new_key.key.parse().unwrap());
+    let client_token = auth
+        .client_tokens
+        .issue(client_principal(now), now)
+        .unwrap();
+    let mut oauth = HeaderMap::new();
+    oauth.insert(
+        "authorization",
+        format!("Bearer {client_token}").parse().unwrap(),
+    );
     assert!(rt
         .block_on(auth.authenticate_request(&bearer, None, "GET", "localhost"))
         .is_ok());
@@ -109,7 +121,27 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    group.bench_function("oauth_client_token", |b| {
+        b.iter(|| {
+            rt.block_on(auth.authenticate_request(&oauth, None, "GET", "localhost"))
+                .unwrap()
+        })
+    });
     group.finish();
+    let per_call = |headers: &HeaderMap| {
+        let rounds = 200_000;
+        let start = std::time::Instant::now();
+        for _ in 0..rounds {
+            rt.block_on(auth.authenticate_request(headers, None, "GET", "localhost"))
+                .unwrap();
+        }
+        start.elapsed().as_secs_f64() * 1e9 / f64::from(rounds)
+    };
+    let (key_ns, oauth_ns) = (per_call(&api_key), per_call(&oauth));
+    println!(
+        "authenticate: oauth_client_token {oauth_ns:.0} ns / api_key {key_ns:.0} ns = {:.2}x (target <= 1.00x)",
+        oauth_ns / key_ns
+    );
 
     let principal = rt
         .block_on(auth.authenticate_request(&api_key, None, "GET", "localhost"))
@@ -135,6 +167,27 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// What the authorization server puts behind an access token.
+fn client_principal(now: u64) -> Principal {
+    Principal {
+        user_id: "alice".into(),
+        qualified_id: "dev|alice".into(),
+        roles: vec!["developer".into()],
+        method: AuthMethod::OAuthClient,
+        issuer: Some("urn:mimir-gate".into()),
+        key_id: None,
+        expires_at: Some(now + 3600),
+        issued_at: Some(now - 10),
+        refresh_cookie: None,
+        client: Some(Arc::new(ClientGrant {
+            grant_id: "g".into(),
+            client_id: "mgc_bench".into(),
+            scopes: None,
+            user_roles: vec!["developer".into()],
+        })),
+    }
 }
 
 criterion_group!(benches, bench);

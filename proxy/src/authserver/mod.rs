@@ -64,7 +64,7 @@ pub struct AuthServer {
     authz: Arc<Authorizer>,
     trail: Arc<AuthTrail>,
     clients: Clients,
-    store: Store,
+    store: Arc<Store>,
     codes: Codes,
     registrations: DefaultKeyedRateLimiter<IpAddr>,
     sources: SourceKeys,

@@ -294,7 +294,7 @@ impl AuthServer {
         };
         // Rotate only if no other request rotated it meanwhile: that one spent this token.
         let presented = grant.generation;
-        let rotated = self.store.update(|s| {
+        let rotated = self.store.update_soon(|s| {
             let stored = s.grants.get_mut(&grant.id)?;
             (stored.generation == presented).then(|| {
                 stored.generation += 1;
