@@ -20,8 +20,8 @@ if new neo4j-auth; then
     printf 'neo4j/%s' "$(cat neo4j-password)" >neo4j-auth
 fi
 
-# Ed25519 keys: the proxy's own tokens (/auth/login, /auth/token) and the identity assertion the
-# core verifies (docs/identity-assertion.md).
+# Ed25519 keys: the proxy's own tokens (/auth/login) and the identity assertion the core
+# verifies (docs/identity-assertion.md).
 if new token-signing.key; then
     openssl genpkey -algorithm ed25519 -out token-signing.key
 fi

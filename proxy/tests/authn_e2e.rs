@@ -21,8 +21,14 @@ fn seen<'a>(echo: &'a Value, header: &str) -> Vec<&'a str> {
 }
 
 async fn start() -> (Upstream, AuthProxy) {
+    start_with("").await
+}
+
+/// `auth_toml` goes inside `[auth]`.
+async fn start_with(auth_toml: &str) -> (Upstream, AuthProxy) {
     let upstream = Upstream::start().await;
-    let proxy = AuthProxy::start(&upstream.addr.to_string(), "", &[DEV_ADMIN, DEV_VIEWER]).await;
+    let env = [DEV_ADMIN, DEV_VIEWER];
+    let proxy = AuthProxy::start(&upstream.addr.to_string(), auth_toml, &env).await;
     (upstream, proxy)
 }
 
@@ -201,7 +207,7 @@ async fn api_keys_from_the_cli_authenticate_and_revoke() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_users_log_in_and_get_proxy_tokens() {
-    let (_upstream, proxy) = start().await;
+    let (_upstream, proxy) = start_with("password_grant = true").await;
     let client = proxy.client();
     let token = login(&proxy, "admin", "Adm1n-pass").await;
     let echo: Value = client
@@ -280,6 +286,36 @@ async fn dev_users_log_in_and_get_proxy_tokens() {
     let resp = client.get(proxy.url("/auth/login")).send().await.unwrap();
     assert_eq!(resp.status(), 405);
     assert!(!proxy.log().contains("Adm1n-pass"));
+}
+
+/// Without `auth.password_grant`, `/auth/token` refuses the grant before looking at the password:
+/// more wrong passwords than the brute-force limit allows do not block the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_grant_is_off_by_default() {
+    let (_upstream, proxy) = start().await;
+    let client = proxy.client();
+    let disabled = serde_json::json!({
+        "error": "unsupported_grant_type",
+        "error_description": "the password grant is disabled (auth.password_grant)",
+    });
+    // The right password, then more wrong ones than the brute-force limit (5) allows.
+    let passwords = std::iter::once("v13wer-pass").chain(std::iter::repeat_n("nope", 6));
+    for password in passwords {
+        let resp = client
+            .post(proxy.url("/auth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "viewer"),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert_eq!(resp.json::<Value>().await.unwrap(), disabled);
+    }
+    // Not blocked, and `/auth/login` is unaffected.
+    login(&proxy, "viewer", "v13wer-pass").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ const WRONG: &str = "not-the-Password-42";
 
 fn config(state: &Path) -> String {
     format!(
-        "{}\n{}\
+        "{}password_grant = true\n\n{}\
          # Only the brute-force limits (on even with rate limits off) are under test.\n\
          [traffic]\nrate_limits = false\n",
         support::auth_toml(state),

@@ -104,7 +104,8 @@ async fn the_auth_group_limit_covers_the_proxys_own_endpoints() {
     let state = tempfile::tempdir().unwrap();
     let mut opts = Options::new(&upstream);
     opts.extra_toml = format!(
-        "{}\n[traffic]\nper_ip = {{ requests = 1000, per = \"minute\", burst = 1000 }}\n\
+        "{}password_grant = true\n\n\
+         [traffic]\nper_ip = {{ requests = 1000, per = \"minute\", burst = 1000 }}\n\
          [[traffic.groups]]\nname = \"auth\"\npaths = [\"/auth/**\", \"/login\"]\n\
          limit = {{ requests = 1, per = \"minute\", burst = {BURST} }}\n",
         support::auth_toml(state.path())
@@ -118,7 +119,7 @@ async fn the_auth_group_limit_covers_the_proxys_own_endpoints() {
             .send()
     };
     for _ in 0..BURST {
-        // No password grant here (no dev users): answered by the endpoint, not the limit.
+        // The grant is on but there are no dev users: answered by the endpoint, not the limit.
         let status = token().await.unwrap().status();
         assert!(status.is_client_error() && status != 429, "{status}");
     }

@@ -80,7 +80,8 @@ async fn parallel_logins_beyond_the_bound_are_refused_before_hashing() {
     let state = tempfile::tempdir().unwrap();
     let mut opts = Options::new(&upstream);
     opts.extra_toml = format!(
-        "{}[auth.password_checks]\nmax_concurrent = 1\nmax_queued = 0\n\n{}\
+        "{}password_grant = true\n\
+         [auth.password_checks]\nmax_concurrent = 1\nmax_queued = 0\n\n{}\
          # Only the password-check bound is under test.\n[traffic]\nrate_limits = false\n",
         support::auth_toml(state.path()),
         support::audit_file_toml(&state.path().join("audit.log")),

@@ -117,8 +117,7 @@ class Quickstart:
 
     def token(self, user: str) -> str:
         with self.client() as client:
-            answer = client.post("/auth/token", json={
-                "grant_type": "password", "username": user, "password": self.password(user)})
+            answer = client.post("/auth/login", json={"username": user, "password": self.password(user)})
         assert answer.status_code == 200, answer.text
         return answer.json()["access_token"]
 

@@ -35,6 +35,9 @@ pub struct AuthConfig {
     pub signing_key_file: Option<PathBuf>,
     /// Lifetime of tokens from `/auth/login` and `/auth/token`.
     pub token_lifetime_seconds: u64,
+    /// `grant_type=password` at `/auth/token`: off unless set (OAuth 2.1 removed the grant);
+    /// `/auth/login` is unaffected.
+    pub password_grant: bool,
     /// JWKS of external issuers are re-fetched this often, and at most every
     /// `jwks_min_refresh_seconds` when a token names an unknown key.
     pub jwks_refresh_seconds: u64,
@@ -88,6 +91,7 @@ impl Default for AuthConfig {
             lockdown_file: "data/proxy/lockdown".into(),
             signing_key_file: None,
             token_lifetime_seconds: 900,
+            password_grant: false,
             jwks_refresh_seconds: 600,
             jwks_min_refresh_seconds: 30,
             issuers: Vec::new(),

@@ -1,6 +1,7 @@
 //! Endpoints the proxy answers itself: protected-resource metadata, `/auth/config`,
 //! `/auth/login` and `/auth/token` (upstream Mimir's names and bodies, answered with the
-//! proxy's own short-lived tokens).
+//! proxy's own short-lived tokens; `/auth/token`'s password grant only with
+//! `auth.password_grant`).
 
 use http::Method;
 use pingora::proxy::Session;
@@ -121,6 +122,14 @@ async fn token(
     trail: &AuthTrail,
     attempt: &Attempt,
 ) -> Reply {
+    // Refused before the password is looked at: no check, no failed login, no brute-force count.
+    if !auth.config.password_grant {
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            "the password grant is disabled (auth.password_grant)",
+        );
+    }
     if form.grant_type.as_deref() != Some("password") {
         return oauth_error(
             400,
