@@ -140,7 +140,7 @@ impl Authenticator {
         if std::env::var_os("MIMIR_JWT_SECRET").is_some() {
             tracing::warn!(
                 "MIMIR_JWT_SECRET is ignored: HS256 tokens are not accepted; \
-                 use /auth/token or an external issuer"
+                 use /auth/login, the OAuth endpoints for MCP clients or an external issuer"
             );
         }
         Self::with_dev_users(config, users)
