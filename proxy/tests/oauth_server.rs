@@ -1100,6 +1100,67 @@ async fn clients_revoke_their_own_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_withdraw_consent_and_the_clients_grants_end() {
+    let upstream = Upstream::start().await;
+    let s = Server::start(&upstream, "").await;
+    let app = s.app(&[APP_CB]).await;
+    let session = s.session().await;
+    let t = s.grant(&app, &session, None).await;
+    let page = |session: Option<&str>| {
+        let mut req = s.http.get(s.url("/oauth/consents"));
+        if let Some(session) = session {
+            req = req.header("cookie", format!("{SESSION_COOKIE}={session}"));
+        }
+        req.send()
+    };
+    let resp = page(None).await.unwrap();
+    assert_eq!(resp.status(), 303, "signed out: to the sign-in page");
+    let listed = page(Some(&session)).await.unwrap().text().await.unwrap();
+    assert!(
+        listed.contains("Test Agent") && listed.contains(&app.id),
+        "{listed}"
+    );
+    let withdraw = |origin: &str, csrf: String| {
+        s.http
+            .post(s.url("/oauth/consents"))
+            .header("origin", origin)
+            .header("cookie", format!("{SESSION_COOKIE}={session}"))
+            .form(&[("client_id", app.id.clone()), ("csrf_token", csrf)])
+            .send()
+    };
+    // Only from this site, with the session's token.
+    let resp = withdraw("https://evil.example", hidden(&listed, "csrf_token"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = withdraw(&s.origin, "forged".into()).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(s.api_status(&t.access).await, 200);
+    let resp = withdraw(&s.origin, hidden(&listed, "csrf_token"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(s.api_status(&t.access).await, 401);
+    assert_oauth_error(
+        &s.refresh(&app.id, &t.refresh).await,
+        400,
+        "invalid_grant",
+        "grant of a withdrawn consent",
+    );
+    let listed = page(Some(&session)).await.unwrap().text().await.unwrap();
+    assert!(!listed.contains(&app.id), "{listed}");
+    // The next sign-in of that client asks again.
+    let resp = s
+        .authorize(&s.request(&app, &Pkce::new()), Some(&session))
+        .await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "the consent page, not a remembered consent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_list_grants_and_end_a_users_from_the_command_line() {
     let upstream = Upstream::start().await;
     let s = Server::start(&upstream, "").await;
