@@ -1251,6 +1251,105 @@ async fn a_lockdown_ends_every_grant_made_before_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_clients_authenticate_with_their_secret_and_only_they_can_sign_in() {
+    let upstream = Upstream::start().await;
+    let secret = "s3cret+value:with/odd=chars";
+    let hash = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        secret.as_bytes(),
+    ));
+    let s = Server::start(
+        &upstream,
+        &format!(
+            "dynamic_registration = false\nclient_metadata_documents = false\n\
+             [[oauth.clients]]\nclient_id = \"ops-agent\"\nname = \"Ops Agent\"\n\
+             redirect_uris = [\"{APP_CB}\"]\nsecret_sha256 = \"{hash}\"\n"
+        ),
+    )
+    .await;
+    // Only the organisation's clients: no registration, no metadata documents.
+    let resp = s
+        .register(json!({"client_name": "x", "redirect_uris": [APP_CB]}))
+        .await;
+    assert_eq!(resp.status(), 403);
+    let resp = s
+        .authorize(
+            &[("client_id", "https://clients.example/agent.json".to_owned())].to_vec(),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get(LOCATION).is_none());
+
+    let app = App {
+        id: "ops-agent".into(),
+        redirect_uri: APP_CB.into(),
+    };
+    let session = s.session().await;
+    let consent = s
+        .authorize(&s.request(&app, &Pkce::new()), Some(&session))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(consent.contains("Ops Agent"), "{consent}");
+    let exchange = |secret: Option<&'static str>, basic: bool| {
+        let pkce = Pkce::new();
+        let params = s.request(&app, &pkce);
+        let s = &s;
+        let session = session.clone();
+        async move {
+            let code = s.code(&params, &session).await;
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", APP_CB.to_owned()),
+                ("code_verifier", pkce.verifier.clone()),
+            ];
+            let mut req = s.http.post(s.url("/token"));
+            match (secret, basic) {
+                (Some(secret), true) => {
+                    // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
+                    let enc =
+                        |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                    let pair = format!("{}:{}", enc("ops-agent"), enc(secret));
+                    req = req.header(
+                        "authorization",
+                        format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(pair)
+                        ),
+                    );
+                }
+                (secret, _) => {
+                    form.push(("client_id", "ops-agent".to_owned()));
+                    if let Some(secret) = secret {
+                        form.push(("client_secret", secret.to_owned()));
+                    }
+                }
+            }
+            let resp = req.form(&form).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = exchange(Some(SECRET), true).await;
+    assert_eq!(status, 200, "client_secret_basic: {body}");
+    let (status, body) = exchange(Some(SECRET), false).await;
+    assert_eq!(status, 200, "client_secret_post: {body}");
+    for (bad, basic) in [(Some("wrong"), true), (Some("wrong"), false), (None, false)] {
+        let answer = exchange(bad, basic).await;
+        assert_oauth_error(
+            &answer,
+            401,
+            "invalid_client",
+            "confidential client without its secret",
+        );
+    }
+    s.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_refuses_unsafe_redirect_uris() {
     let upstream = Upstream::start().await;
     let s = Server::start(&upstream, "registrations_per_minute = 100").await;
