@@ -1253,10 +1253,11 @@ async fn a_lockdown_ends_every_grant_made_before_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configured_clients_authenticate_with_their_secret_and_only_they_can_sign_in() {
     let upstream = Upstream::start().await;
-    let secret = "s3cret+value:with/odd=chars";
+    // Characters that client_secret_basic must form-encode.
+    const SECRET: &str = "s3cret+value:with/odd=chars";
     let hash = hex::encode(ring::digest::digest(
         &ring::digest::SHA256,
-        secret.as_bytes(),
+        SECRET.as_bytes(),
     ));
     let s = Server::start(
         &upstream,
