@@ -10,6 +10,7 @@ pub mod authverify;
 pub mod authz;
 pub mod config;
 pub mod gateway;
+pub mod hexstr;
 pub mod inject;
 pub mod keys;
 pub mod nginx_import;

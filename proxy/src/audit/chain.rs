@@ -3,6 +3,8 @@
 //! `,"hash":"`. No re-serialization is involved, so any change to any byte shows.
 
 use ring::{digest, hmac};
+
+use crate::hexstr;
 use serde::Deserialize;
 
 /// `prev_hash` of the first record ever written.
@@ -29,8 +31,8 @@ impl Hasher {
 
     fn hash(&self, bytes: &[u8]) -> String {
         match self {
-            Self::Sha256 => hex::encode(digest::digest(&digest::SHA256, bytes)),
-            Self::Hmac(key) => hex::encode(hmac::sign(key, bytes)),
+            Self::Sha256 => hexstr::encode(digest::digest(&digest::SHA256, bytes).as_ref()),
+            Self::Hmac(key) => hexstr::encode(hmac::sign(key, bytes).as_ref()),
         }
     }
 }

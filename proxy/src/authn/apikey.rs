@@ -7,6 +7,8 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use subtle::ConstantTimeEq;
 
+use crate::hexstr;
+
 pub const PREFIX: &str = "mimir_";
 const ID_HEX_CHARS: usize = 12;
 const SECRET_BYTES: usize = 32;
@@ -25,7 +27,7 @@ pub fn generate() -> anyhow::Result<NewKey> {
     rng.fill(&mut id)
         .and_then(|()| rng.fill(&mut secret))
         .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
-    let id = hex(&id);
+    let id = hexstr::encode(&id);
     let key = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
     let hash = hash(&key);
     Ok(NewKey { id, key, hash })
@@ -48,17 +50,12 @@ pub fn id_of(key: &str) -> Option<&str> {
 
 /// SHA-256 of the key, lowercase hex.
 pub fn hash(key: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
+    hexstr::encode(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
 }
 
 /// Whether `key` hashes to `stored` (constant time in the hash comparison).
 pub fn matches(key: &str, stored: &str) -> bool {
     hash(key).as_bytes().ct_eq(stored.as_bytes()).into()
-}
-
-/// Lowercase hex (the `hex` crate: formatting byte by byte costs a third of a key check).
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    ::hex::encode(bytes)
 }
 
 #[cfg(test)]

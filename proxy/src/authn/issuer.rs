@@ -45,7 +45,7 @@ impl LocalIssuer {
         let public = ed25519::public_key(&pkcs8)?;
         // The key id is derived from the public key, so replicas sharing a key agree on it.
         let digest = ring::digest::digest(&ring::digest::SHA256, &public);
-        let kid = super::apikey::hex(&digest.as_ref()[..8]);
+        let kid = crate::hexstr::encode(&digest.as_ref()[..8]);
         Ok(Self {
             key: EncodingKey::from_ed_der(&pkcs8),
             public,

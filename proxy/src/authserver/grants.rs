@@ -11,7 +11,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use crate::authn::apikey::hex;
+use crate::hexstr;
 
 pub const REFRESH_PREFIX: &str = "mgrt_";
 
@@ -53,7 +53,7 @@ pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
     SystemRandom::new()
         .fill(&mut buf)
         .map_err(|_| anyhow::anyhow!("system random number generator failed"))?;
-    Ok(hex(&buf))
+    Ok(hexstr::encode(&buf))
 }
 
 impl Grant {

@@ -157,7 +157,7 @@ impl Shared {
             "{}{}:{}",
             self.prefix,
             spec.name,
-            hex::encode(&digest.as_ref()[..16])
+            crate::hexstr::encode(&digest.as_ref()[..16])
         )
     }
 }
