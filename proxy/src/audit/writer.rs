@@ -22,6 +22,8 @@ use super::sink_syslog::SyslogSink;
 use super::spool::SpoolWriter;
 
 /// Most messages taken from the queue for one write.
+/// How long async mode lets records gather between writes (the queue holds far more).
+const GATHER: Duration = Duration::from_millis(2);
 const MAX_BATCH: usize = 4096;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -93,6 +95,12 @@ impl Writer {
                 (retry * 2).min(MAX_RETRY)
             };
             self.tick();
+            // Async mode: let records gather instead of waking this thread for each one (a
+            // wake-up per request cost more CPU than writing the record). Strict mode answers
+            // each record's caller as soon as it is durable.
+            if !self.strict && received > 0 && shutdown.is_none() {
+                tokio::time::sleep(GATHER).await;
+            }
             // Too much waiting for a disk that refuses it: stop reading the queue until it
             // accepts again, so that callers wait instead of records being dropped.
             while self.backlog.len() >= self.backlog_limit && shutdown.is_none() {
