@@ -75,9 +75,14 @@ impl RemoteKeys {
     }
 
     /// Fetch now unless a fetch was attempted within `min_interval`. Returns whether new keys
-    /// were installed.
+    /// were installed, by this call or by the fetch it waited for: the first requests after a
+    /// start all find no key, and all of them must see the keys one fetch brings.
     pub async fn refresh(&self) -> bool {
+        let before = self.keys.load_full();
         let mut attempted = self.attempted.lock().await;
+        if !Arc::ptr_eq(&before, &self.keys.load_full()) {
+            return true;
+        }
         if attempted.is_some_and(|at| at.elapsed() < self.min_interval) {
             return false;
         }
@@ -149,5 +154,48 @@ impl RemoteKeys {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    #[tokio::test]
+    async fn requests_waiting_for_the_first_fetch_see_its_keys() {
+        let public =
+            crate::keys::ed25519::public_key(&crate::keys::ed25519::generate().unwrap()).unwrap();
+        let jwks = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA",
+            "kid": "k1", "x": URL_SAFE_NO_PAD.encode(public)}]})
+        .to_string();
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move {
+                    // Slow enough that the second caller waits for this fetch.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    jwks
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let keys = RemoteKeys::new(
+            "https://idp.test",
+            Some(format!("http://{addr}/jwks")),
+            None,
+            Duration::from_secs(600),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let (first, second) = tokio::join!(keys.refresh(), keys.refresh());
+        assert!(first && second, "both callers see the new keys");
+        assert!(!keys.keys().is_empty());
+        // A refresh within min_interval with nothing new: no fetch, nothing installed.
+        assert!(!keys.refresh().await);
     }
 }
