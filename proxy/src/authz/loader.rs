@@ -2,8 +2,8 @@
 
 use super::config::Sources;
 use super::policy::Policy;
-use super::rbac::{self, RbacOrigin};
-use super::routes;
+use super::rbac::{self, RbacDocument, RbacOrigin};
+use super::routes::{self, RoutesDocument};
 use super::source::{Fetched, Fetcher};
 use crate::settings::Issue;
 use std::fmt;
@@ -42,11 +42,27 @@ pub fn build(
     rbac_text: &str,
     routes_path: &Path,
 ) -> Result<Policy, PolicyError> {
+    let (rbac, routes) = documents(origin, rbac_text, routes_path)?;
+    compile(&rbac, &routes)
+}
+
+/// [`Policy::compile`] with its error as a [`PolicyError`].
+pub fn compile(rbac: &RbacDocument, routes: &RoutesDocument) -> Result<Policy, PolicyError> {
+    Policy::compile(rbac, routes)
+        .map_err(|e| PolicyError::Unavailable(format!("cannot compile the policy: {e}")))
+}
+
+/// Parses and checks both documents (the offline tools read roles, rules and tools from them);
+/// reports the problems of both at once.
+pub fn documents(
+    origin: &RbacOrigin,
+    rbac_text: &str,
+    routes_path: &Path,
+) -> Result<(RbacDocument, RoutesDocument), PolicyError> {
     let rbac = rbac::parse(origin, rbac_text);
     let routes = routes::load(routes_path);
     match (rbac, routes) {
-        (Ok(rbac), Ok(routes)) => Policy::compile(&rbac, &routes)
-            .map_err(|e| PolicyError::Unavailable(format!("cannot compile the policy: {e}"))),
+        (Ok(rbac), Ok(routes)) => Ok((rbac, routes)),
         (rbac, routes) => Err(PolicyError::Invalid(
             rbac.err()
                 .into_iter()
