@@ -7,7 +7,7 @@ use super::routes::{self, RoutesDocument};
 use super::source::{Fetched, Fetcher};
 use crate::settings::Issue;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a policy was refused: every problem found, one per line in `Display`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +46,7 @@ pub fn build(
     compile(&rbac, &routes)
 }
 
-/// [`Policy::compile`] with its error as a [`PolicyError`].
-pub fn compile(rbac: &RbacDocument, routes: &RoutesDocument) -> Result<Policy, PolicyError> {
+fn compile(rbac: &RbacDocument, routes: &RoutesDocument) -> Result<Policy, PolicyError> {
     Policy::compile(rbac, routes)
         .map_err(|e| PolicyError::Unavailable(format!("cannot compile the policy: {e}")))
 }
@@ -100,6 +99,36 @@ pub async fn load(sources: &Sources, fetcher: &Fetcher) -> Result<Snapshot, Poli
         policy,
         rbac_text,
         etag,
+    })
+}
+
+/// A policy with the documents it was compiled from and their texts, for the offline tools
+/// (`policy test`, `policy diff`), which read roles, rules and tools and locate what they report.
+pub struct Loaded {
+    pub policy: Policy,
+    pub rbac: RbacDocument,
+    pub rbac_origin: RbacOrigin,
+    pub rbac_text: String,
+    pub routes: RoutesDocument,
+    pub routes_path: PathBuf,
+    pub routes_text: String,
+}
+
+/// Reads every source as [`load_blocking`] does, keeping the documents.
+pub fn load_documents_blocking(sources: &Sources) -> Result<Loaded, PolicyError> {
+    let snapshot = load_blocking(sources)?;
+    let rbac_origin = sources.rbac.origin();
+    let (rbac, routes) = documents(&rbac_origin, &snapshot.rbac_text, &sources.routes)?;
+    let routes_text = std::fs::read_to_string(&sources.routes)
+        .map_err(|e| PolicyError::Unavailable(format!("{}: {e}", sources.routes.display())))?;
+    Ok(Loaded {
+        policy: snapshot.policy,
+        rbac,
+        rbac_origin,
+        rbac_text: snapshot.rbac_text,
+        routes,
+        routes_path: sources.routes.clone(),
+        routes_text,
     })
 }
 

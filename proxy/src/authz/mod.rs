@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod diff;
 pub mod explain;
 pub mod loader;
 pub mod permission;
