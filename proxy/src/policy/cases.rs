@@ -251,11 +251,23 @@ pub fn load(path: &Path, cx: &Context) -> Result<CaseFile, Vec<Issue>> {
         checks.fail("case".into(), "the file has no [[case]]".into());
     }
     if !checks.issues.is_empty() {
+        // A key the file does not set is located at the table that lacks it.
         let origin = |field: &str| {
-            doc.locate(field).unwrap_or_else(|| Origin::File {
-                path: path.to_owned(),
-                position: None,
-            })
+            let mut at = field;
+            loop {
+                if let Some(origin) = doc.locate(at) {
+                    return origin;
+                }
+                match at.rfind('.') {
+                    Some(dot) => at = &at[..dot],
+                    None => {
+                        return Origin::File {
+                            path: path.to_owned(),
+                            position: None,
+                        }
+                    }
+                }
+            }
         };
         return Err(checks
             .issues
@@ -449,11 +461,17 @@ impl Checks<'_> {
     /// The MCP part: given exactly for MCP routes, naming what the policy knows.
     fn mcp(&mut self, at: &str, def: &CaseDef, expect: &[(usize, Outcome)]) {
         let field = |key: &str| format!("{at}.{key}");
+        // Callers refused before the policy (401, redirect, 400) decide nothing either way.
         let all_expect = |reason| {
-            !expect.is_empty()
-                && expect
-                    .iter()
-                    .all(|(_, o)| *o == Outcome::Deny(Some(reason)))
+            let denied = |o: &Outcome| *o == Outcome::Deny(Some(reason));
+            let before_policy = |o: &Outcome| {
+                matches!(
+                    o,
+                    Outcome::Unauthorized | Outcome::Redirect | Outcome::BadRequest
+                )
+            };
+            expect.iter().any(|(_, o)| denied(o))
+                && expect.iter().all(|(_, o)| denied(o) || before_policy(o))
         };
         let routes = &self.cx.policy.routes;
         if def.mcp_operation.is_some() && def.mcp_tool.is_none() {
