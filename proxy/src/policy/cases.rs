@@ -241,7 +241,7 @@ pub fn load(path: &Path, cx: &Context) -> Result<CaseFile, Vec<Issue>> {
                 Some(Origin::File {
                     position: Some((line, _)),
                     ..
-                }) => line,
+                }) => header_line(&text, line),
                 _ => 0,
             };
             checks.case(&at, line, def, &callers)
@@ -284,6 +284,15 @@ pub fn load(path: &Path, cx: &Context) -> Result<CaseFile, Vec<Issue>> {
         callers,
         cases,
     })
+}
+
+/// The `[[case]]` line at or above `line` (the located span may start at the table's first key).
+fn header_line(text: &str, line: usize) -> usize {
+    let lines: Vec<&str> = text.lines().take(line).collect();
+    lines
+        .iter()
+        .rposition(|l| l.trim_start().starts_with("[[case]]"))
+        .map_or(line, |i| i + 1)
 }
 
 struct Checks<'a> {
