@@ -622,6 +622,36 @@ mod tests {
     }
 
     #[test]
+    fn shadow_mismatch_names_both_decisions() {
+        let live = PolicyVerdict {
+            allowed: true,
+            reason: "granted",
+            rule: Some("nodes-delete"),
+        };
+        let shadow = PolicyVerdict {
+            allowed: false,
+            reason: "no_rule",
+            rule: None,
+        };
+        let v = json(
+            &AuditEvent::policy_shadow_mismatch(live, shadow)
+                .with_request("DELETE", "/api/nodes/n1?token=x"),
+        );
+        assert_eq!(v["event.action"], "policy-shadow-mismatch");
+        assert_eq!(v["event.category"], "configuration");
+        assert_eq!(v["url.path"], "/api/nodes/n1");
+        assert_eq!(
+            v["authz.live"],
+            serde_json::json!({"decision": "allow", "reason": "granted", "rule": "nodes-delete"})
+        );
+        assert_eq!(
+            v["authz.shadow"],
+            serde_json::json!({"decision": "deny", "reason": "no_rule"})
+        );
+        assert!(json(&AuditEvent::logout("u")).get("authz.live").is_none());
+    }
+
+    #[test]
     fn clip_respects_char_boundaries() {
         assert_eq!(clip("ééé", 3), "é");
         assert_eq!(clip("abc", 10), "abc");

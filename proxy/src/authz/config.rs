@@ -161,6 +161,34 @@ mod tests {
     }
 
     #[test]
+    fn the_shadow_has_its_own_documents_and_the_live_remote_settings() {
+        let mut cfg = AuthzConfig::default();
+        assert!(check(&cfg).is_empty());
+        cfg.shadow = Some(ShadowConfig {
+            rbac: " ".into(),
+            routes: "cand/routes.toml".into(),
+        });
+        let issues = check(&cfg);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].0, "authz.shadow.rbac");
+        assert!(issues[0].1.starts_with("empty"), "{issues:?}");
+        cfg.shadow = Some(ShadowConfig {
+            rbac: "cand/rbac.json".into(),
+            routes: "cand/routes.toml".into(),
+        });
+        // MIMIR_RBAC_CONFIG replaces the live document only.
+        let env: HashMap<String, String> =
+            [("MIMIR_RBAC_CONFIG".to_owned(), "/etc/rbac.json".to_owned())].into();
+        let live = Sources::from_config(&cfg, &env).unwrap();
+        let shadow = live.shadow(&cfg).unwrap().unwrap();
+        assert_eq!(live.rbac, RbacSource::File("/etc/rbac.json".into()));
+        assert_eq!(shadow.rbac, RbacSource::File("cand/rbac.json".into()));
+        assert_eq!(shadow.routes, PathBuf::from("cand/routes.toml"));
+        assert_eq!(shadow.timeout, live.timeout);
+        assert!(live.shadow(&AuthzConfig::default()).unwrap().is_none());
+    }
+
+    #[test]
     fn upstream_detection_order() {
         assert_eq!(
             sources(&[]).unwrap().rbac,

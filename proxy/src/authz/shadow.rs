@@ -45,3 +45,63 @@ impl Authorizer {
         (decision.allowed != live.allowed).then_some(decision)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::AuthMethod;
+    use crate::authz::{rbac, routes};
+    use std::path::Path;
+
+    const ROUTES: &str = "[[rule]]\nname = \"read\"\nmethods = [\"GET\"]\npath = \"/api/**\"\nall_of = [\"nodes:read\"]\n";
+
+    fn policy(rbac: &str) -> Policy {
+        let rbac = rbac::parse(&rbac::RbacOrigin::Inline, rbac).unwrap();
+        let routes = routes::parse(Path::new("r.toml"), ROUTES).unwrap();
+        Policy::compile(&rbac, &routes).unwrap()
+    }
+
+    fn presenting(roles: &[&str]) -> Principal {
+        Principal {
+            user_id: "u".into(),
+            qualified_id: "t|u".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            method: AuthMethod::Jwt,
+            issuer: None,
+            key_id: None,
+            expires_at: None,
+            issued_at: None,
+            refresh_cookie: None,
+            client: None,
+        }
+    }
+
+    #[test]
+    fn the_shadow_grants_its_own_roles_and_reports_only_disagreements() {
+        let live = r#"{"version":"1","claimPath":"roles","roleMappings":{"reader":{"permissions":["nodes:read"]}}}"#;
+        // The candidate maps the IdP group `eng` to the reader role.
+        let candidate = r#"{"version":"2","claimPath":"roles","roleMappings":{"reader":{"permissions":["nodes:read"]}},"groupMappings":{"eng":["reader"]}}"#;
+        let authz = Authorizer::new(policy(live));
+        let eng = presenting(&["eng"]);
+        let granted = authz.grant(eng.clone().into());
+        let decision = authz.decide(&granted.roles, "GET", "/api/x", None);
+        assert!(!decision.allowed);
+        assert!(!authz.has_shadow());
+        assert!(authz
+            .shadow_disagrees(&eng, "GET", "/api/x", None, &decision)
+            .is_none());
+
+        authz.replace_shadow(policy(candidate));
+        assert!(authz.has_shadow());
+        let shadow = authz
+            .shadow_disagrees(&eng, "GET", "/api/x", None, &decision)
+            .unwrap();
+        assert!(shadow.allowed);
+        assert_eq!(shadow.rule.unwrap().name.as_ref(), "read");
+        let reader = presenting(&["reader"]);
+        let live = authz.decide(&reader.roles, "GET", "/api/x", None);
+        assert!(authz
+            .shadow_disagrees(&reader, "GET", "/api/x", None, &live)
+            .is_none());
+    }
+}
