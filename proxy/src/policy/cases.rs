@@ -81,6 +81,19 @@ pub struct CaseDef {
     pub missing: Option<Vec<String>>,
 }
 
+impl CaseDef {
+    /// `METHOD path` and the MCP message, as the case gives them: `POST /mcp tools/call todo get`.
+    pub fn request(&self) -> String {
+        let mcp = match (&self.mcp_tool, &self.mcp_operation, &self.mcp_method) {
+            (Some(t), Some(op), _) => format!(" tools/call {t} {op}"),
+            (Some(t), None, _) => format!(" tools/call {t}"),
+            (None, _, Some(m)) => format!(" {m}"),
+            (None, _, None) => String::new(),
+        };
+        format!("{} {}{mcp}", self.method, self.path)
+    }
+}
+
 /// One outcome (for `caller`), or caller name → outcome.
 #[derive(Debug, Clone)]
 pub enum Expect {
@@ -450,15 +463,7 @@ impl Checks<'_> {
                 self.fail(field(&format!("missing[{i}]")), message);
             }
         }
-        let name = def.name.clone().unwrap_or_else(|| {
-            let mcp = match (&def.mcp_tool, &def.mcp_operation, &def.mcp_method) {
-                (Some(t), Some(op), _) => format!(" tools/call {t} {op}"),
-                (Some(t), None, _) => format!(" tools/call {t}"),
-                (None, _, Some(m)) => format!(" {m}"),
-                (None, _, None) => String::new(),
-            };
-            format!("{} {}{mcp}", def.method, def.path)
-        });
+        let name = def.name.clone().unwrap_or_else(|| def.request());
         Case {
             name,
             line,

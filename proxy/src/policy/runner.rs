@@ -11,6 +11,7 @@ use crate::authserver::routes as authserver_routes;
 use crate::authz::explain::{mcp_request, normalized_path};
 use crate::authz::{Decision, Policy};
 use crate::pipeline::unauthenticated::{self, Answer};
+use crate::request::mcp::McpRequest;
 use crate::request::normalize::PathOptions;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -86,16 +87,8 @@ pub struct Check<'a> {
 }
 
 impl Check<'_> {
-    /// `METHOD path` and the MCP message, as the case gives them.
     pub fn request(&self) -> String {
-        let def = &self.case.def;
-        let mcp = match (&def.mcp_tool, &def.mcp_operation, &def.mcp_method) {
-            (Some(t), Some(op), _) => format!(" [tools/call {t} operation={op}]"),
-            (Some(t), None, _) => format!(" [tools/call {t}]"),
-            (None, _, Some(m)) => format!(" [{m}]"),
-            (None, _, None) => String::new(),
-        };
-        format!("{} {}{mcp}", def.method, def.path)
+        self.case.def.request()
     }
 }
 
@@ -141,8 +134,31 @@ pub fn run<'a>(
                 .calls
                 .insert((tool.clone(), def.mcp_operation.clone()));
         }
+        // Normalized once per case; a refused target is every caller's 400.
+        let request = normalized_path(&def.path, &front.paths).map(|path| {
+            let mcp = mcp_request(
+                def.mcp_tool.as_deref(),
+                def.mcp_operation.as_deref(),
+                def.mcp_method.as_deref(),
+            );
+            // The rule the request falls under, whoever sends it.
+            let no_role: &[&str] = &[];
+            if let Some(rule) = policy
+                .decide(no_role, &def.method, &path, mcp.as_ref())
+                .rule
+            {
+                coverage.rules.insert(rule.index);
+            }
+            (path, mcp)
+        });
         for &(caller, expected) in &case.expect {
-            let got = answer(policy, front, &presented[caller], case, coverage);
+            let got = match &request {
+                Ok((path, mcp)) => {
+                    let who = &presented[caller];
+                    answer(policy, front, who, case, path, mcp.as_ref(), coverage)
+                }
+                Err(why) => Got::Rejected(why.clone()),
+            };
             let failure = judge(case, expected, &got);
             checks.push(Check {
                 case,
@@ -206,36 +222,22 @@ fn presented(policy: &Policy, caller: &Caller, now: u64) -> Presented {
     }))
 }
 
-/// The gateway's answer, in its stages' order (docs/authorization.md, "In the gateway").
+/// The gateway's answer to a case's request (normalized `path`) after normalization, in its
+/// stages' order (docs/authorization.md, "In the gateway").
 fn answer(
     policy: &Policy,
     front: &Front,
     presented: &Presented,
     case: &Case,
+    path: &str,
+    mcp: Option<&McpRequest>,
     coverage: &mut Coverage,
 ) -> Got {
     let def = &case.def;
-    let path = match normalized_path(&def.path, &front.paths) {
-        Ok(path) => path,
-        Err(why) => return Got::Rejected(why),
-    };
-    let mcp = mcp_request(
-        def.mcp_tool.as_deref(),
-        def.mcp_operation.as_deref(),
-        def.mcp_method.as_deref(),
-    );
-    // The rule the request falls under, whoever sends it (it decides nothing before the policy).
-    let no_role: &[&str] = &[];
-    if let Some(rule) = policy
-        .decide(no_role, &def.method, &path, mcp.as_ref())
-        .rule
-    {
-        coverage.rules.insert(rule.index);
-    }
-    if front.oauth && authserver_routes::classify(&path).is_some() {
+    if front.oauth && authserver_routes::classify(path).is_some() {
         return Got::Passed("the authorization server's endpoint");
     }
-    match authn_routes::classify(&path) {
+    match authn_routes::classify(path) {
         Route::Public => return Got::Passed("public: no credential needed"),
         Route::Local(_) => return Got::Passed("the proxy's own endpoint"),
         Route::Protected => {}
@@ -244,7 +246,7 @@ fn answer(
         Presented::Anonymous => {
             let accept = def.accept.as_deref();
             let missing = AuthFailure::Missing;
-            return match unauthenticated::answer(&missing, &def.method, &path, accept, "") {
+            return match unauthenticated::answer(&missing, &def.method, path, accept, "") {
                 Answer::Login => Got::Redirect,
                 _ => Got::Unauthorized("no credential"),
             };
@@ -254,7 +256,7 @@ fn answer(
     };
     let granted = policy.grant(principal.clone());
     coverage.roles.extend(granted.roles.iter().cloned());
-    Got::Decided(policy.decide(&granted.roles, &def.method, &path, mcp.as_ref()))
+    Got::Decided(policy.decide(&granted.roles, &def.method, path, mcp))
 }
 
 /// Why `got` is not what the case expects, if it is not.
