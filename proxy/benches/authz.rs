@@ -1,26 +1,38 @@
 //! Cost of one authorization decision with a large policy: 100 roles and 500 route rules (plus
 //! the shipped MCP tool table). Target: ≤ 1 µs per request.
 //!
+//! Shadow mode decides every request twice, the second time with a candidate policy of the same
+//! size applying its own roles to the authenticated principal: ≤ 1 µs for both decisions. After
+//! the criterion groups, a plain timing loop prints the ratio of live + shadow to live alone.
+//!
 //! `cargo bench -p mimir-proxy --bench authz`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use mimir_proxy::authz::{rbac, routes, Policy};
-use mimir_proxy::request::mcp;
+use mimir_proxy::authn::{AuthMethod, Principal};
+use mimir_proxy::authz::{rbac, routes, Authorizer, Decision, Policy};
+use mimir_proxy::request::mcp::{self, McpRequest};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const ROLES: usize = 100;
 const RULES: usize = 500;
 
 /// 100 roles with 8 concrete permissions each, every tenth also holding a namespace wildcard.
 fn rbac_json() -> String {
+    rbac_json_with(0)
+}
+
+/// [`rbac_json`] with every role's permissions shifted by `shift` services: a candidate policy
+/// of the same size that decides many requests otherwise.
+fn rbac_json_with(shift: usize) -> String {
     let mut roles = Vec::new();
     for r in 0..ROLES {
         let mut perms: Vec<String> = (0..8)
-            .map(|k| format!("\"svc{}:act{}\"", (r + k) % 50, k))
+            .map(|k| format!("\"svc{}:act{}\"", (r + k + shift) % 50, k))
             .collect();
         if r % 10 == 0 {
-            perms.push(format!("\"svc{}:*\"", r % 50));
+            perms.push(format!("\"svc{}:*\"", (r + shift) % 50));
         }
         perms.push("\"mcp:call:memory_node\"".into());
         perms.push("\"nodes:read\"".into());
@@ -65,9 +77,29 @@ fn routes_toml() -> String {
 }
 
 fn policy() -> Policy {
-    let rbac = rbac::parse(&rbac::RbacOrigin::Inline, &rbac_json()).unwrap();
+    policy_with(&rbac_json())
+}
+
+fn policy_with(rbac_json: &str) -> Policy {
+    let rbac = rbac::parse(&rbac::RbacOrigin::Inline, rbac_json).unwrap();
     let routes = routes::parse(Path::new("bench.toml"), &routes_toml()).unwrap();
     Policy::compile(&rbac, &routes).unwrap()
+}
+
+/// A caller presenting `roles` (all of them roles of both policies).
+fn principal(roles: &[String]) -> Principal {
+    Principal {
+        user_id: "bench".into(),
+        qualified_id: "bench|bench".into(),
+        roles: roles.to_vec(),
+        method: AuthMethod::Jwt,
+        issuer: None,
+        key_id: None,
+        expires_at: None,
+        issued_at: None,
+        refresh_cookie: None,
+        client: None,
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -153,5 +185,87 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The gateway's stage 9 without and with a shadow policy: the live decision, then the shadow's
+/// on the same request.
+fn bench_shadow(c: &mut Criterion) {
+    let authz = Authorizer::new(policy());
+    authz.replace_shadow(policy_with(&rbac_json_with(1)));
+    let roles: Vec<String> = vec!["role7".into(), "role40".into(), "role90".into()];
+    let presented = principal(&roles);
+    let call = mcp::parse(
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"memory_node","arguments":{"operation":"get","id":"n1"}}}"#,
+        1 << 20,
+        100,
+    )
+    .unwrap();
+    let rest = ("GET", "/api/svc40/res440/x", None);
+    let tool = ("POST", "/mcp", Some(&call));
+    // Sanity: the candidate refuses the REST request (role40's `svc40:*` is `svc41:*` there) and
+    // allows the MCP call, as the live policy does.
+    let live = authz.decide(&roles, rest.0, rest.1, None);
+    assert!(live.allowed);
+    assert!(authz
+        .shadow_disagrees(&presented, rest.0, rest.1, None, &live)
+        .is_some_and(|d| !d.allowed));
+    let live = authz.decide(&roles, tool.0, tool.1, tool.2);
+    assert!(live.allowed);
+    assert!(authz
+        .shadow_disagrees(&presented, tool.0, tool.1, tool.2, &live)
+        .is_none());
+
+    let live_only = |(method, path, body): (&str, &str, Option<&McpRequest>)| {
+        black_box(authz.decide(black_box(&roles), black_box(method), black_box(path), body))
+    };
+    let both =
+        |(method, path, body): (&str, &str, Option<&McpRequest>)| -> (Decision, Option<Decision>) {
+            let live = authz.decide(black_box(&roles), black_box(method), black_box(path), body);
+            let shadow = authz.shadow_disagrees(black_box(&presented), method, path, body, &live);
+            black_box((live, shadow))
+        };
+    let mut g = c.benchmark_group("authz_shadow_100_roles_500_rules");
+    g.bench_function("rest_live", |b| b.iter(|| live_only(rest)));
+    g.bench_function("rest_live_and_shadow_disagreeing", |b| {
+        b.iter(|| both(rest))
+    });
+    g.bench_function("mcp_live", |b| b.iter(|| live_only(tool)));
+    g.bench_function("mcp_live_and_shadow_agreeing", |b| b.iter(|| both(tool)));
+    g.finish();
+
+    // The ratio, from interleaved rounds of a plain loop (median of 15); `cargo bench` only, not
+    // the single pass of `cargo test --benches`.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    for (name, request) in [("rest", rest), ("mcp", tool)] {
+        let per_call = |f: &dyn Fn()| {
+            const CALLS: u32 = 200_000;
+            let start = Instant::now();
+            for _ in 0..CALLS {
+                f();
+            }
+            start.elapsed() / CALLS
+        };
+        let mut rounds: Vec<(Duration, Duration)> = (0..15)
+            .map(|_| {
+                let live = per_call(&|| {
+                    live_only(request);
+                });
+                let both = per_call(&|| {
+                    both(request);
+                });
+                (live, both)
+            })
+            .collect();
+        rounds.sort_by_key(|(live, _)| *live);
+        let live = rounds[rounds.len() / 2].0;
+        rounds.sort_by_key(|(_, both)| *both);
+        let both = rounds[rounds.len() / 2].1;
+        println!(
+            "shadow mode, {name}: live {live:?}, live + shadow {both:?}, ratio {:.2}",
+            both.as_secs_f64() / live.as_secs_f64()
+        );
+    }
+}
+
+criterion_group!(benches, bench, bench_shadow);
 criterion_main!(benches);

@@ -168,6 +168,7 @@ impl ProxyHttp for Gateway {
             body_bytes: 0,
             host: String::new(),
             principal: None,
+            presented: None,
             audited: false,
             mcp_body: None,
             mcp: None,

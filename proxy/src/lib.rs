@@ -15,6 +15,7 @@ pub mod inject;
 pub mod keys;
 pub mod nginx_import;
 pub mod pipeline;
+pub mod policy;
 pub mod reply;
 pub mod request;
 pub mod server;

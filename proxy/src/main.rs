@@ -57,6 +57,11 @@ enum Command {
     },
     /// Show how the authorization policy decides a request, and which rule decides it.
     Explain(mimir_proxy::authz::explain::ExplainArgs),
+    /// Test the authorization policy against case files, or compare two policies.
+    Policy {
+        #[command(subcommand)]
+        command: mimir_proxy::policy::PolicyCommand,
+    },
     /// Translate nginx security directives into a policy file; reports what it cannot.
     ImportNginx(mimir_proxy::nginx_import::ImportArgs),
     /// Verify, read and search audit files; generate a checkpoint signing key.
@@ -94,6 +99,13 @@ fn main() -> ExitCode {
         },
         Command::Explain(args) => match config::load(cli.config.as_deref()) {
             Ok(cfg) => mimir_proxy::authz::explain::run(&cfg.authz, &cfg.path_options(), &args),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_INVALID)
+            }
+        },
+        Command::Policy { command } => match config::load(cli.config.as_deref()) {
+            Ok(cfg) => mimir_proxy::policy::run(&command, &cfg),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(EXIT_INVALID)

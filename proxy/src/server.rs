@@ -21,8 +21,9 @@ use crate::audit::{Audit, AuditEvent};
 use crate::authverify::AuthVerify;
 use crate::authz::config::Sources;
 use crate::authz::loader;
-use crate::authz::reload::{ReloadEvent, ReloadHook, Reloader};
+use crate::authz::reload::{ReloadEvent, ReloadHook, Reloader, Target};
 use crate::authz::source::Fetcher;
+use crate::authz::Authorizer;
 use crate::config::ProxyConfig;
 use crate::keys::devcert;
 use crate::pipeline::limits::Traffic;
@@ -80,6 +81,10 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
         None
     };
     let authorizer = reloader.as_ref().map(Reloader::authorizer);
+    let shadow = match &authorizer {
+        Some(authorizer) => shadow_reloader(&config, authorizer, &audit)?,
+        None => None,
+    };
     let sweep_every = Duration::from_secs(config.traffic.sweep_seconds);
     let limiter = Arc::new(Limiter::new(&config.traffic).map_err(anyhow::Error::msg)?);
     spawn_sweeper(&limiter, sweep_every);
@@ -192,6 +197,9 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     if let Some(reloader) = reloader {
         server.add_service(background_service("policy reload", reloader));
     }
+    if let Some(shadow) = shadow {
+        server.add_service(background_service("shadow policy reload", shadow));
+    }
 
     tracing::info!(
         listen = %config.server.listen,
@@ -223,12 +231,50 @@ fn policy_reloader(config: &ProxyConfig, audit: &Audit) -> anyhow::Result<Reload
     Ok(Reloader::new(sources, fetcher, snapshot).with_hook(Arc::new(AuditReloads(audit.clone()))))
 }
 
+/// The reloader of the shadow policy (`[authz.shadow]`), which it loads into `authorizer`. A
+/// shadow that does not load is an error in the log, never a reason not to start: it is read
+/// again when its files change.
+fn shadow_reloader(
+    config: &ProxyConfig,
+    authorizer: &Arc<Authorizer>,
+    audit: &Audit,
+) -> anyhow::Result<Option<Reloader>> {
+    let live = Sources::from_config(&config.authz, &ProcessEnv)?;
+    let Some(sources) = live.shadow(&config.authz).map_err(anyhow::Error::msg)? else {
+        return Ok(None);
+    };
+    let fetcher = Fetcher::new(&sources).map_err(anyhow::Error::msg)?;
+    let snapshot = match loader::load_blocking(&sources) {
+        Ok(snapshot) => {
+            let summary = snapshot.policy.summary();
+            tracing::info!(
+                version = %summary.version,
+                roles = summary.roles,
+                rules = summary.rules,
+                "shadow authorization policy loaded: decided beside the live policy, not enforced"
+            );
+            Some(snapshot)
+        }
+        Err(e) => {
+            tracing::error!("shadow authorization policy not loaded, no shadow decisions:\n{e}");
+            None
+        }
+    };
+    let reloader = Reloader::shadow(authorizer.clone(), sources, fetcher, snapshot);
+    Ok(Some(
+        reloader.with_hook(Arc::new(AuditReloads(audit.clone()))),
+    ))
+}
+
 /// Policy reloads in the audit log.
 struct AuditReloads(Audit);
 
 impl ReloadHook for AuditReloads {
     fn policy_reload(&self, event: &ReloadEvent) {
-        let file = format!("{} + {}", event.rbac_source, event.routes.display());
+        let mut file = format!("{} + {}", event.rbac_source, event.routes.display());
+        if event.target == Target::Shadow {
+            file.push_str(" (shadow)");
+        }
         let record =
             AuditEvent::policy_reload(&file, event.outcome.as_ref().err().map(String::as_str));
         let audit = self.0.clone();

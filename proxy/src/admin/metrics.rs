@@ -85,6 +85,7 @@ pub struct Metrics {
     bruteforce_blocks: IntCounterVec,
     denials: IntCounterVec,
     connections_refused: IntCounterVec,
+    shadow_mismatches: IntCounterVec,
     /// Only with `metrics.user_labels`.
     user_requests: Option<UserSeries>,
     response_bytes: HistogramVec,
@@ -194,6 +195,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let shadow_mismatches = IntCounterVec::new(
+            Opts::new(
+                "mimir_proxy_policy_shadow_mismatches_total",
+                "Requests the shadow policy decided otherwise than the enforced one, by the enforced decision (live=allow|deny)",
+            ),
+            &["live"],
+        )?;
         let user_requests = cfg.user_labels.then(UserSeries::new).transpose()?;
         let response_bytes = HistogramVec::new(
             HistogramOpts::new(
@@ -211,6 +219,7 @@ impl Metrics {
         registry.register(Box::new(bruteforce_blocks.clone()))?;
         registry.register(Box::new(denials.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
+        registry.register(Box::new(shadow_mismatches.clone()))?;
         if let Some(series) = &user_requests {
             registry.register(Box::new(series.counter.clone()))?;
         }
@@ -225,6 +234,7 @@ impl Metrics {
             bruteforce_blocks,
             denials,
             connections_refused,
+            shadow_mismatches,
             user_requests,
             response_bytes,
         })
@@ -247,6 +257,12 @@ impl Metrics {
 
     pub fn denied(&self, why: Denial) {
         self.denials.with_label_values(&[why.label()]).inc();
+    }
+
+    /// The shadow policy disagreed with the live decision (`live_allowed`), which was enforced.
+    pub fn policy_shadow_mismatch(&self, live_allowed: bool) {
+        let live = if live_allowed { "allow" } else { "deny" };
+        self.shadow_mismatches.with_label_values(&[live]).inc();
     }
 
     /// An authenticated request, and the size of the response body it got (`None` when the

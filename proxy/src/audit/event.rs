@@ -59,6 +59,7 @@ pub enum Action {
     LockdownEnabled,
     LockdownDisabled,
     PolicyReload,
+    PolicyShadowMismatch,
     IpDenied,
     RateLimited,
     BruteForceBlocked,
@@ -78,9 +79,10 @@ impl Action {
             Self::HttpRequest => Category::Web,
             Self::UserLogin | Self::UserLogout | Self::UserLoginFailed => Category::Authentication,
             Self::ApiKeyCreated | Self::ApiKeyRevoked => Category::Iam,
-            Self::LockdownEnabled | Self::LockdownDisabled | Self::PolicyReload => {
-                Category::Configuration
-            }
+            Self::LockdownEnabled
+            | Self::LockdownDisabled
+            | Self::PolicyReload
+            | Self::PolicyShadowMismatch => Category::Configuration,
             Self::IpDenied | Self::RateLimited => Category::Network,
             Self::BruteForceBlocked => Category::IntrusionDetection,
             Self::AuditFileDeleted | Self::AuditFileArchived => Category::File,
@@ -178,6 +180,40 @@ pub struct AuditEvent {
     oauth_grant: Option<String>,
     #[serde(rename = "oauth.scope", skip_serializing_if = "Option::is_none")]
     oauth_scope: Option<String>,
+    /// The enforced and the shadow policy's decisions of a `policy-shadow-mismatch`.
+    #[serde(rename = "authz.live", skip_serializing_if = "Option::is_none")]
+    authz_live: Option<VerdictEntry>,
+    #[serde(rename = "authz.shadow", skip_serializing_if = "Option::is_none")]
+    authz_shadow: Option<VerdictEntry>,
+}
+
+/// An authorization decision as the policy vocabulary names it (`authz::Decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyVerdict<'a> {
+    pub allowed: bool,
+    /// `granted`, `missing_permission`, … (docs/authorization.md).
+    pub reason: &'a str,
+    /// The deciding rule's name; `None` when the default decided.
+    pub rule: Option<&'a str>,
+}
+
+/// `authz.live` and `authz.shadow`: `{"decision":"allow"|"deny","reason":…,"rule":…}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct VerdictEntry {
+    decision: &'static str,
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<String>,
+}
+
+impl VerdictEntry {
+    fn of(verdict: PolicyVerdict<'_>) -> Self {
+        Self {
+            decision: if verdict.allowed { "allow" } else { "deny" },
+            reason: clip(verdict.reason, MAX_NAME),
+            rule: verdict.rule.map(|r| clip(r, MAX_NAME)),
+        }
+    }
 }
 
 /// One JSON-RPC message of an MCP body, in `mcp.messages`.
@@ -258,6 +294,8 @@ impl AuditEvent {
             oauth_client: None,
             oauth_grant: None,
             oauth_scope: None,
+            authz_live: None,
+            authz_shadow: None,
         }
     }
 
@@ -370,6 +408,15 @@ impl AuditEvent {
         e
     }
 
+    /// The shadow policy (shadow mode) decided a request otherwise than the live policy, whose
+    /// decision was enforced. Add the request with the `with_*` methods.
+    pub fn policy_shadow_mismatch(live: PolicyVerdict<'_>, shadow: PolicyVerdict<'_>) -> Self {
+        let mut e = Self::new(Action::PolicyShadowMismatch, Outcome::Unknown);
+        e.authz_live = Some(VerdictEntry::of(live));
+        e.authz_shadow = Some(VerdictEntry::of(shadow));
+        e
+    }
+
     /// A connection or request refused by the IP allow/deny rules.
     pub fn ip_denied(ip: IpAddr) -> Self {
         let mut e = Self::new(Action::IpDenied, Outcome::Failure);
@@ -437,6 +484,12 @@ impl AuditEvent {
     /// Why the request was refused: a fixed description, never request content.
     pub fn with_reason(mut self, reason: &str) -> Self {
         self.reason = Some(clip(reason, MAX_PATH));
+        self
+    }
+
+    /// Every message of the request's MCP body (`mcp.*`), as in its `http-request` record.
+    pub fn with_mcp_request(mut self, mcp: &McpRequest) -> Self {
+        self.with_mcp(mcp);
         self
     }
 
@@ -566,6 +619,36 @@ mod tests {
         // The worst case of one entry, every character escaped.
         let bytes = serde_json::to_string(entry).unwrap().len();
         assert!(bytes < 320, "{bytes}");
+    }
+
+    #[test]
+    fn shadow_mismatch_names_both_decisions() {
+        let live = PolicyVerdict {
+            allowed: true,
+            reason: "granted",
+            rule: Some("nodes-delete"),
+        };
+        let shadow = PolicyVerdict {
+            allowed: false,
+            reason: "no_rule",
+            rule: None,
+        };
+        let v = json(
+            &AuditEvent::policy_shadow_mismatch(live, shadow)
+                .with_request("DELETE", "/api/nodes/n1?token=x"),
+        );
+        assert_eq!(v["event.action"], "policy-shadow-mismatch");
+        assert_eq!(v["event.category"], "configuration");
+        assert_eq!(v["url.path"], "/api/nodes/n1");
+        assert_eq!(
+            v["authz.live"],
+            serde_json::json!({"decision": "allow", "reason": "granted", "rule": "nodes-delete"})
+        );
+        assert_eq!(
+            v["authz.shadow"],
+            serde_json::json!({"decision": "deny", "reason": "no_rule"})
+        );
+        assert!(json(&AuditEvent::logout("u")).get("authz.live").is_none());
     }
 
     #[test]

@@ -24,6 +24,18 @@ pub struct AuthzConfig {
     /// (200 with a JSON-RPC error for that call, so an agent reads "permission denied" and goes
     /// on). Batches and other methods always get the 403.
     pub denied_tool_calls: DeniedToolCalls,
+    /// A candidate policy decided beside the live one and never enforced (shadow mode,
+    /// docs/policy-workflow.md). Off when absent.
+    pub shadow: Option<ShadowConfig>,
+}
+
+/// `[authz.shadow]`: the candidate's two documents, read like `rbac` and `routes` (the remote
+/// settings above apply to a remote shadow RBAC document too; `MIMIR_RBAC_CONFIG` does not).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    pub rbac: String,
+    pub routes: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -43,6 +55,7 @@ impl Default for AuthzConfig {
             rbac_timeout_seconds: NonZeroU64::new(10).expect("not zero"),
             rbac_ca: None,
             denied_tool_calls: DeniedToolCalls::Http,
+            shadow: None,
         }
     }
 }
@@ -92,6 +105,29 @@ impl Sources {
             allow_http: false,
         })
     }
+
+    /// The shadow policy's sources (`[authz.shadow]`), when there is one: the live sources'
+    /// remote settings with the shadow's documents.
+    pub fn shadow(&self, cfg: &AuthzConfig) -> Result<Option<Self>, String> {
+        let Some(shadow) = &cfg.shadow else {
+            return Ok(None);
+        };
+        let rbac = detect(&shadow.rbac).map_err(|e| format!("authz.shadow.rbac: {e}"))?;
+        Ok(Some(Self {
+            rbac,
+            routes: shadow.routes.clone(),
+            ..self.clone()
+        }))
+    }
+}
+
+/// Checks of `[authz]` the configuration loader reports with their location: (field, message).
+pub fn check(cfg: &AuthzConfig) -> Vec<(String, String)> {
+    cfg.shadow
+        .iter()
+        .filter_map(|shadow| detect(&shadow.rbac).err())
+        .map(|message| ("authz.shadow.rbac".to_owned(), message))
+        .collect()
 }
 
 fn detect(spec: &str) -> Result<RbacSource, String> {
@@ -122,6 +158,34 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Sources::from_config(&AuthzConfig::default(), &env)
+    }
+
+    #[test]
+    fn the_shadow_has_its_own_documents_and_the_live_remote_settings() {
+        let mut cfg = AuthzConfig::default();
+        assert!(check(&cfg).is_empty());
+        cfg.shadow = Some(ShadowConfig {
+            rbac: " ".into(),
+            routes: "cand/routes.toml".into(),
+        });
+        let issues = check(&cfg);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].0, "authz.shadow.rbac");
+        assert!(issues[0].1.starts_with("empty"), "{issues:?}");
+        cfg.shadow = Some(ShadowConfig {
+            rbac: "cand/rbac.json".into(),
+            routes: "cand/routes.toml".into(),
+        });
+        // MIMIR_RBAC_CONFIG replaces the live document only.
+        let env: HashMap<String, String> =
+            [("MIMIR_RBAC_CONFIG".to_owned(), "/etc/rbac.json".to_owned())].into();
+        let live = Sources::from_config(&cfg, &env).unwrap();
+        let shadow = live.shadow(&cfg).unwrap().unwrap();
+        assert_eq!(live.rbac, RbacSource::File("/etc/rbac.json".into()));
+        assert_eq!(shadow.rbac, RbacSource::File("cand/rbac.json".into()));
+        assert_eq!(shadow.routes, PathBuf::from("cand/routes.toml"));
+        assert_eq!(shadow.timeout, live.timeout);
+        assert!(live.shadow(&AuthzConfig::default()).unwrap().is_none());
     }
 
     #[test]

@@ -52,6 +52,18 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The reasons of a refusal, as [`Reason::as_str`] names them.
+    pub const DENIALS: [Reason; 8] = [
+        Reason::RuleDenies,
+        Reason::NoRule,
+        Reason::MissingPermission,
+        Reason::McpBodyRequired,
+        Reason::McpMethodNotAllowed,
+        Reason::McpUnknownTool,
+        Reason::McpUnknownOperation,
+        Reason::McpResponse,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::Public => "public",

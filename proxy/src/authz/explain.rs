@@ -70,9 +70,8 @@ pub fn explain(
     opts: &PathOptions,
     args: &ExplainArgs,
 ) -> Result<(String, Decision), String> {
-    let target = normalize_target(args.path.as_bytes(), opts)
-        .map_err(|e| format!("{}: {e} (the gateway answers 400)", args.path))?;
-    let path = target.split('?').next().unwrap_or(&target);
+    let path = normalized_path(&args.path, opts)?;
+    let path = path.as_str();
     let mut roles = args.roles.clone();
     if let Some(claims) = &args.claims {
         let claims: serde_json::Value =
@@ -83,7 +82,11 @@ pub fn explain(
             }
         }
     }
-    let mcp = mcp_request(args);
+    let mcp = mcp_request(
+        args.mcp_tool.as_deref(),
+        args.mcp_operation.as_deref(),
+        args.mcp_method.as_deref(),
+    );
     let effective = policy.effective_roles(&roles);
     let granted: Vec<String> = effective.iter().map(|r| r.to_string()).collect();
     let decision = policy.decide(&granted, &args.method, path, mcp.as_ref());
@@ -150,17 +153,31 @@ pub fn explain(
     Ok((out, decision))
 }
 
-fn mcp_request(args: &ExplainArgs) -> Option<McpRequest> {
-    let kind = match (&args.mcp_tool, &args.mcp_method) {
+/// The path the gateway decides on: `raw` (a request target) normalized, without the query.
+/// An error is the gateway's 400.
+pub fn normalized_path(raw: &str, opts: &PathOptions) -> Result<String, String> {
+    let target = normalize_target(raw.as_bytes(), opts)
+        .map_err(|e| format!("{raw}: {e} (the gateway answers 400)"))?;
+    Ok(target.split('?').next().unwrap_or(&target).to_owned())
+}
+
+/// A one-message MCP body: a `tools/call` of `tool` (with its `operation` argument), or a call
+/// of `method`; `None` when neither is given.
+pub fn mcp_request(
+    tool: Option<&str>,
+    operation: Option<&str>,
+    method: Option<&str>,
+) -> Option<McpRequest> {
+    let kind = match (tool, method) {
         (Some(tool), _) => MessageKind::Call {
             method: "tools/call".into(),
             tool: Some(ToolCall {
-                name: tool.clone(),
-                operation: args.mcp_operation.clone(),
+                name: tool.to_owned(),
+                operation: operation.map(str::to_owned),
             }),
         },
         (None, Some(method)) => MessageKind::Call {
-            method: method.clone(),
+            method: method.to_owned(),
             tool: None,
         },
         (None, None) => return None,

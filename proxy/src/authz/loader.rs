@@ -2,12 +2,12 @@
 
 use super::config::Sources;
 use super::policy::Policy;
-use super::rbac::{self, RbacOrigin};
-use super::routes;
+use super::rbac::{self, RbacDocument, RbacOrigin};
+use super::routes::{self, RoutesDocument};
 use super::source::{Fetched, Fetcher};
 use crate::settings::Issue;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a policy was refused: every problem found, one per line in `Display`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,26 @@ pub fn build(
     rbac_text: &str,
     routes_path: &Path,
 ) -> Result<Policy, PolicyError> {
+    let (rbac, routes) = documents(origin, rbac_text, routes_path)?;
+    compile(&rbac, &routes)
+}
+
+fn compile(rbac: &RbacDocument, routes: &RoutesDocument) -> Result<Policy, PolicyError> {
+    Policy::compile(rbac, routes)
+        .map_err(|e| PolicyError::Unavailable(format!("cannot compile the policy: {e}")))
+}
+
+/// Parses and checks both documents (the offline tools read roles, rules and tools from them);
+/// reports the problems of both at once.
+pub fn documents(
+    origin: &RbacOrigin,
+    rbac_text: &str,
+    routes_path: &Path,
+) -> Result<(RbacDocument, RoutesDocument), PolicyError> {
     let rbac = rbac::parse(origin, rbac_text);
     let routes = routes::load(routes_path);
     match (rbac, routes) {
-        (Ok(rbac), Ok(routes)) => Policy::compile(&rbac, &routes)
-            .map_err(|e| PolicyError::Unavailable(format!("cannot compile the policy: {e}"))),
+        (Ok(rbac), Ok(routes)) => Ok((rbac, routes)),
         (rbac, routes) => Err(PolicyError::Invalid(
             rbac.err()
                 .into_iter()
@@ -84,6 +99,36 @@ pub async fn load(sources: &Sources, fetcher: &Fetcher) -> Result<Snapshot, Poli
         policy,
         rbac_text,
         etag,
+    })
+}
+
+/// A policy with the documents it was compiled from and their texts, for the offline tools
+/// (`policy test`, `policy diff`), which read roles, rules and tools and locate what they report.
+pub struct Loaded {
+    pub policy: Policy,
+    pub rbac: RbacDocument,
+    pub rbac_origin: RbacOrigin,
+    pub rbac_text: String,
+    pub routes: RoutesDocument,
+    pub routes_path: PathBuf,
+    pub routes_text: String,
+}
+
+/// Reads every source as [`load_blocking`] does, keeping the documents.
+pub fn load_documents_blocking(sources: &Sources) -> Result<Loaded, PolicyError> {
+    let snapshot = load_blocking(sources)?;
+    let rbac_origin = sources.rbac.origin();
+    let (rbac, routes) = documents(&rbac_origin, &snapshot.rbac_text, &sources.routes)?;
+    let routes_text = std::fs::read_to_string(&sources.routes)
+        .map_err(|e| PolicyError::Unavailable(format!("{}: {e}", sources.routes.display())))?;
+    Ok(Loaded {
+        policy: snapshot.policy,
+        rbac,
+        rbac_origin,
+        rbac_text: snapshot.rbac_text,
+        routes,
+        routes_path: sources.routes.clone(),
+        routes_text,
     })
 }
 

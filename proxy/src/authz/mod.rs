@@ -13,11 +13,14 @@
 //! 4. if the MCP request [`McpRequest::lists_tools`], pass the core's JSON answer through
 //!    [`Authorizer::filter_tools_list`] (an error there is a 502).
 //!
+//! With a shadow policy ([`shadow`]), step 3 also asks [`Authorizer::shadow_disagrees`].
+//!
 //! Uses `authn` (the principal and its claims), `request` (targets, route patterns, MCP bodies)
 //! and `settings`; never `config`: `config` gathers `[authz]` from here.
 
 pub mod config;
 pub mod decision;
+pub mod diff;
 pub mod explain;
 pub mod loader;
 pub mod permission;
@@ -26,6 +29,7 @@ pub mod rbac;
 pub mod reload;
 pub mod response;
 pub mod routes;
+pub mod shadow;
 pub mod source;
 pub mod step_up;
 pub mod tools_list;
@@ -36,18 +40,21 @@ pub use tools_list::FilterError;
 
 use crate::authn::Principal;
 use crate::request::mcp::{self, McpParseError, McpRequest};
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 use std::sync::Arc;
 
 /// The current policy, replaced atomically on reload; decisions never wait for a reload.
 pub struct Authorizer {
     policy: ArcSwap<Policy>,
+    /// The candidate of shadow mode ([`shadow`]), when one is configured and has loaded.
+    shadow: ArcSwapOption<Policy>,
 }
 
 impl Authorizer {
     pub fn new(policy: Policy) -> Self {
         Self {
             policy: ArcSwap::from_pointee(policy),
+            shadow: ArcSwapOption::empty(),
         }
     }
 

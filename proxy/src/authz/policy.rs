@@ -275,10 +275,7 @@ impl Policy {
     /// never learns a role the policy did not grant. Unchanged roles keep the same allocation.
     /// An OAuth client's token keeps only the roles among its granted scopes.
     pub fn grant(&self, principal: Arc<Principal>) -> Arc<Principal> {
-        let mut effective = self.effective_roles(&principal.roles);
-        if let Some(scopes) = principal.client.as_ref().and_then(|c| c.scopes.as_ref()) {
-            effective.retain(|role| scopes.iter().any(|s| s == role));
-        }
+        let effective = self.granted_roles(&principal);
         if effective.iter().eq(principal.roles.iter()) {
             return principal;
         }
@@ -287,6 +284,16 @@ impl Policy {
             roles,
             ..Principal::clone(&principal)
         })
+    }
+
+    /// The role names [`Policy::grant`] gives `principal` as it was authenticated: the
+    /// effective roles of the names it presented, within an OAuth client's granted scopes.
+    pub fn granted_roles(&self, principal: &Principal) -> Vec<&str> {
+        let mut effective = self.effective_roles(&principal.roles);
+        if let Some(scopes) = principal.client.as_ref().and_then(|c| c.scopes.as_ref()) {
+            effective.retain(|role| scopes.iter().any(|s| s == role));
+        }
+        effective
     }
 
     fn role_indices<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = usize> + 'a {
@@ -318,9 +325,9 @@ impl Policy {
     /// mappings and the default role already applied). `path` is the normalized path without
     /// the query. For authenticated callers only (authentication decides which paths are
     /// public).
-    pub fn decide(
+    pub fn decide<R: AsRef<str>>(
         &self,
-        roles: &[String],
+        roles: &[R],
         method: &str,
         path: &str,
         mcp: Option<&McpRequest>,
@@ -470,11 +477,11 @@ impl Policy {
 
     /// The grants of effective role names (see [`Policy::grant`]); names that are no role of
     /// this policy (say, after a reload removed it) grant nothing.
-    fn grants(&self, roles: &[String]) -> Grants<'_> {
+    fn grants<R: AsRef<str>>(&self, roles: &[R]) -> Grants<'_> {
         Grants(
             roles
                 .iter()
-                .filter_map(|name| self.role_index.get(name.as_str()))
+                .filter_map(|name| self.role_index.get(name.as_ref()))
                 .map(|&i| &self.role_grants[i][..])
                 .collect(),
         )

@@ -189,7 +189,7 @@ fn check(doc: &RbacDocument, origin: &RbacOrigin, text: &str) -> Vec<Issue> {
 
 /// Best effort for checks made after parsing (serde_json keeps no spans): the first `"key":` in
 /// the text.
-fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+pub(super) fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
     let quoted = format!("\"{key}\"");
     let mut from = 0;
     while let Some(i) = text[from..].find(&quoted) {

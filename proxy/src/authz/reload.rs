@@ -4,6 +4,7 @@
 //! A new policy replaces the old one atomically only when both documents load and compile; a bad
 //! one is refused with an error log line naming every problem, and the old policy stays. Every
 //! attempt (applied or refused) is logged and reported to the [`ReloadHook`] (the audit trail).
+//! A second reloader keeps the shadow policy ([`super::shadow`]) current the same way.
 
 use super::config::{RbacSource, Sources};
 use super::loader::{build, PolicyError, Snapshot};
@@ -40,11 +41,30 @@ impl Trigger {
     }
 }
 
+/// Which of the [`Authorizer`]'s policies a reloader keeps current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The enforced policy.
+    Live,
+    /// The candidate of shadow mode.
+    Shadow,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Live => "live",
+            Target::Shadow => "shadow",
+        }
+    }
+}
+
 /// One reload attempt, for the audit trail. Holds no secrets (URLs are shown without
 /// credentials or query).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReloadEvent {
     pub trigger: Trigger,
+    pub target: Target,
     pub rbac_source: String,
     pub routes: PathBuf,
     /// The new policy's summary, or why it was refused (the old policy stays).
@@ -82,6 +102,7 @@ fn stamps(sources: &Sources) -> Vec<Option<FileStamp>> {
 
 pub struct Reloader {
     authorizer: Arc<Authorizer>,
+    target: Target,
     sources: Sources,
     fetcher: Fetcher,
     hook: Option<Arc<dyn ReloadHook>>,
@@ -98,6 +119,35 @@ impl Reloader {
         };
         Self {
             authorizer: Arc::new(Authorizer::new(snapshot.policy)),
+            target: Target::Live,
+            sources,
+            fetcher,
+            hook: None,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Keeps `authorizer`'s shadow policy current, starting from `snapshot` (`None`: the shadow
+    /// did not load; it is read again when its files change, on SIGHUP or at the next poll).
+    pub fn shadow(
+        authorizer: Arc<Authorizer>,
+        sources: Sources,
+        fetcher: Fetcher,
+        snapshot: Option<Snapshot>,
+    ) -> Self {
+        let mut state = State {
+            rbac_text: String::new(),
+            etag: None,
+            stamps: stamps(&sources),
+        };
+        if let Some(snapshot) = snapshot {
+            authorizer.replace_shadow(snapshot.policy);
+            state.rbac_text = snapshot.rbac_text;
+            state.etag = snapshot.etag;
+        }
+        Self {
+            authorizer,
+            target: Target::Shadow,
             sources,
             fetcher,
             hook: None,
@@ -143,8 +193,12 @@ impl Reloader {
         let outcome = match outcome {
             Ok(policy) => {
                 let summary = policy.summary();
-                self.authorizer.replace(policy);
+                match self.target {
+                    Target::Live => self.authorizer.replace(policy),
+                    Target::Shadow => self.authorizer.replace_shadow(policy),
+                }
                 tracing::info!(
+                    policy = self.target.as_str(),
                     trigger = trigger.as_str(),
                     rbac = %rbac_source,
                     version = %summary.version,
@@ -156,6 +210,7 @@ impl Reloader {
             }
             Err(e) => {
                 tracing::error!(
+                    policy = self.target.as_str(),
                     trigger = trigger.as_str(),
                     rbac = %rbac_source,
                     "authorization policy reload refused, keeping the current policy:\n{e}"
@@ -165,6 +220,7 @@ impl Reloader {
         };
         let event = ReloadEvent {
             trigger,
+            target: self.target,
             rbac_source,
             routes: self.sources.routes.clone(),
             outcome,

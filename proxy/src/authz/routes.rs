@@ -8,7 +8,7 @@ use super::permission::{Permission, Required};
 use crate::request::matcher::{Methods, Pattern};
 use crate::settings::{Document, Issue, Origin};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -103,6 +103,32 @@ pub struct ToolDef {
     /// listed are denied.
     #[serde(default)]
     pub operations: Option<BTreeMap<String, Vec<Required>>>,
+}
+
+impl RoutesDocument {
+    /// Every permission a rule, an MCP method or a tool call requires (`mcp:call:<tool>`
+    /// included): what a role's permission must grant to matter.
+    pub fn required_permissions(&self) -> BTreeSet<Permission> {
+        let rules = self
+            .rules
+            .iter()
+            .flat_map(|r| r.any_of.iter().chain(&r.all_of));
+        let methods = self.mcp.methods.values().flatten();
+        let tools = self.tools.values().flat_map(|t| {
+            let every = t.all_of.iter().flatten();
+            every.chain(t.operations.iter().flat_map(|ops| ops.values().flatten()))
+        });
+        let calls = self
+            .tools
+            .keys()
+            .filter_map(|t| Permission::mcp_call(t).ok());
+        rules
+            .chain(methods)
+            .chain(tools)
+            .map(|r| r.0.clone())
+            .chain(calls)
+            .collect()
+    }
 }
 
 /// Reads and checks a route-rules file.

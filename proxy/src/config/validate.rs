@@ -33,6 +33,9 @@ pub(crate) fn validate(cfg: &ProxyConfig, origins: &Origins) -> Vec<Issue> {
     {
         v.fail(&field, message);
     }
+    for (field, message) in crate::authz::config::check(&cfg.authz) {
+        v.fail(&field, message);
+    }
     for (field, message) in crate::authserver::config::check(&cfg.oauth) {
         v.fail(&field, message);
     }

@@ -74,7 +74,10 @@ impl Gateway {
                         Ok(principal) => {
                             // Authorization exists exactly when authentication does.
                             ctx.principal = Some(match &self.authz {
-                                Some(authz) => authz.grant(principal),
+                                Some(authz) => {
+                                    ctx.presented = authz.has_shadow().then(|| principal.clone());
+                                    authz.grant(principal)
+                                }
                                 None => principal,
                             });
                         }

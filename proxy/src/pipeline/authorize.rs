@@ -99,6 +99,7 @@ impl Gateway {
         };
         let method = session.req_header().method.as_str();
         let decision = authz.decide(&principal.roles, method, &ctx.path, ctx.mcp.as_ref());
+        self.shadow_decide(ctx, &principal, method, &decision).await;
         if decision.allowed {
             return Ok(false);
         }

@@ -10,7 +10,8 @@
 //!    ([`limits`]);
 //! 8. authentication ([`authn_guarded`], failures answered by [`unauthenticated`]), then the
 //!    verified identity injected and the client's credentials removed ([`identity`]);
-//! 9. authorization, with the `POST /mcp` body collected and checked ([`mcp_body`]);
+//! 9. authorization, with the `POST /mcp` body collected and checked ([`mcp_body`]), and a
+//!    shadow policy's decision beside it ([`shadow`]);
 //! 10. the caller's rates ([`limits`]);
 //!
 //! then, on the way back, `tools/list` answers reduced to the caller's tools
@@ -34,6 +35,7 @@ pub mod record;
 pub mod request_head;
 pub mod request_id;
 pub mod respond;
+pub mod shadow;
 pub mod state;
 pub mod throttle;
 pub mod tools_filter;

@@ -59,6 +59,9 @@ pub struct RequestCtx {
     pub(crate) host: String,
     /// Who sent the request, once authenticated; read by the stages after authentication.
     pub principal: Option<Arc<Principal>>,
+    /// The principal as authenticated, before the policy granted its roles: kept only while a
+    /// shadow policy decides beside the live one, which grants roles its own way.
+    pub(crate) presented: Option<Arc<Principal>>,
     /// The audit record is written (strict mode writes it before the response).
     pub(crate) audited: bool,
     /// A `POST /mcp` body being collected for authorization, then the checked bytes.

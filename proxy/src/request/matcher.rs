@@ -70,6 +70,34 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// Whether this pattern matches every path `other` matches (an earlier rule with it leaves
+    /// nothing of `other` for a later rule).
+    pub fn covers(&self, other: &Pattern) -> bool {
+        let (mine, theirs) = (&self.0, &other.0);
+        for (i, segment) in mine.iter().enumerate() {
+            if *segment == Segment::GlobStar {
+                // This point and everything below it, which is where `other` is.
+                return true;
+            }
+            let Some(their) = theirs.get(i) else {
+                return false;
+            };
+            let covered = match (segment, their) {
+                (Segment::GlobStar, _) | (_, Segment::GlobStar) => false,
+                (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                (Segment::Star, Segment::Literal(b)) => !b.is_empty(),
+                (Segment::Star, Segment::Star) => true,
+                (Segment::Literal(_), Segment::Star) => false,
+            };
+            if !covered {
+                return false;
+            }
+        }
+        mine.len() == theirs.len()
+    }
+}
+
 /// HTTP methods a rule applies to. `GET` includes `HEAD`: the upstream answers `HEAD` with its
 /// `GET` handler, so both must need the same permission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +135,16 @@ impl Methods {
             (false, 0) => Err("lists no method; use [\"*\"] for all".into()),
             (false, bits) => Ok(Self(bits)),
         }
+    }
+
+    /// The methods of `self` that `other` does not have (`*` also stands for methods no rule
+    /// can name, so only `*` removes all of `*`).
+    pub fn without(self, other: Methods) -> Methods {
+        Methods(self.0 & !other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 
     /// Method names are case-sensitive (RFC 9110): `get` matches only `*` rules.
@@ -244,6 +282,53 @@ mod tests {
         // `%2f` (lowercase) normalizes to `%2F`, so only the uppercase form can match.
         assert!(Pattern::parse("/a%2fb").is_err());
         assert!(Pattern::parse("/a%2Fb").is_ok());
+    }
+
+    #[test]
+    fn covering_patterns() {
+        let covers = |a: &str, b: &str| {
+            Pattern::parse(a)
+                .unwrap()
+                .covers(&Pattern::parse(b).unwrap())
+        };
+        for (a, b) in [
+            ("/api/**", "/api"),
+            ("/api/**", "/api/"),
+            ("/api/**", "/api/nodes/*"),
+            ("/api/**", "/api/x/**"),
+            ("/**", "/"),
+            ("/api/*", "/api/nodes"),
+            ("/api/*/edges", "/api/*/edges"),
+            ("/api/nodes", "/api/nodes"),
+        ] {
+            assert!(covers(a, b), "{a} covers {b}");
+        }
+        for (a, b) in [
+            ("/api/nodes/**", "/api/**"),
+            ("/api/*", "/api/"),
+            ("/api/*", "/api/a/b"),
+            ("/api/nodes", "/api/*"),
+            ("/api/nodes", "/api/nodes/"),
+            ("/api/*/x", "/api/**"),
+            ("/api", "/api/**"),
+        ] {
+            assert!(!covers(a, b), "{a} does not cover {b}");
+        }
+        let methods = |m: &[&str]| {
+            Methods::parse(&m.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        };
+        assert!(methods(&["GET", "POST"])
+            .without(methods(&["GET", "POST"]))
+            .is_empty());
+        assert!(!methods(&["GET", "POST"])
+            .without(methods(&["GET"]))
+            .is_empty());
+        assert!(!Methods::ANY
+            .without(methods(&[
+                "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"
+            ]))
+            .is_empty());
+        assert!(methods(&["DELETE"]).without(Methods::ANY).is_empty());
     }
 
     #[test]
