@@ -2,7 +2,7 @@
 
 use super::jsonrpc::{self, Request, RpcError, INVALID_REQUEST, METHOD_NOT_FOUND};
 use super::schema;
-use super::tools::{self, Args, ToolCtx, ToolError};
+use super::tools::{self, Args, ToolCtx, ToolDef, ToolError};
 use crate::state::AppState;
 use serde_json::{json, Map, Value};
 
@@ -83,7 +83,10 @@ fn tools_list(request: &Request) -> Result<Value, RpcError> {
     Ok(json!({ "tools": tools }))
 }
 
-async fn tools_call(request: &Request, caller: &Caller) -> Result<Value, RpcError> {
+/// The tool a `tools/call` names and the arguments it is called with.
+pub(super) fn tool_target(
+    request: &Request,
+) -> Result<(&'static ToolDef, Map<String, Value>), RpcError> {
     let params = request.params_object()?;
     let name = params
         .get("name")
@@ -100,6 +103,12 @@ async fn tools_call(request: &Request, caller: &Caller) -> Result<Value, RpcErro
             ))
         }
     };
+    Ok((tool, arguments))
+}
+
+async fn tools_call(request: &Request, caller: &Caller) -> Result<Value, RpcError> {
+    let (tool, arguments) = tool_target(request)?;
+    let name = tool.name;
     // Revisions are dates, so string order is release order.
     let structured = caller.protocol_version >= STRUCTURED_CONTENT_SINCE;
     if let Err(problem) = schema::validate(&tool.input_schema, &arguments) {

@@ -80,6 +80,46 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+/// One message of a `POST /mcp` body that the core acts on: its method and, for `tools/call`,
+/// the tool and the `operation` argument the tool reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub method: String,
+    pub tool: Option<String>,
+    pub operation: Option<String>,
+}
+
+/// The messages of a `POST /mcp` body as the core reads them, by the transport's and the
+/// dispatcher's own steps: `None` when the body is refused whole; per message, `None` when it
+/// is answered with an error or not run (notifications, responses). The gateway authorizes MCP
+/// bodies by its own reading of the same bytes, so this is public for the one thing that needs
+/// it: the differential fuzz target (fuzz/) checking that both readings agree.
+pub fn read_body(body: &[u8]) -> Option<Vec<Option<Invocation>>> {
+    let items = match transport::read(body).ok()? {
+        transport::Body::One(message) => vec![message],
+        transport::Body::Batch(items) => items,
+    };
+    let read = |item| match jsonrpc::classify(item) {
+        jsonrpc::Message::Request(request) if request.method == "tools/call" => {
+            let (tool, arguments) = dispatch::tool_target(&request).ok()?;
+            Some(Invocation {
+                method: request.method,
+                tool: Some(tool.name.to_owned()),
+                operation: tools::Args::new(arguments)
+                    .str("operation")
+                    .map(str::to_owned),
+            })
+        }
+        jsonrpc::Message::Request(request) => Some(Invocation {
+            method: request.method,
+            tool: None,
+            operation: None,
+        }),
+        jsonrpc::Message::NoReply | jsonrpc::Message::Invalid(_) => None,
+    };
+    Some(items.into_iter().map(read).collect())
+}
+
 /// 128 random bits as hex: session and confirmation ids.
 fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
@@ -111,6 +151,39 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn bodies_read_as_the_dispatcher_runs_them() {
+        let call = |tool: &str, op: Option<&str>| {
+            Some(Invocation {
+                method: "tools/call".into(),
+                tool: Some(tool.into()),
+                operation: op.map(Into::into),
+            })
+        };
+        assert_eq!(
+            read_body(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"memory_node","arguments":{"operation":"delete"}}}"#),
+            Some(vec![call("memory_node", Some("delete"))])
+        );
+        assert_eq!(
+            read_body(br#"[{"jsonrpc":"2.0","method":"tools/call","params":{"name":"todo"}},
+                          {"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}},
+                          {"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"todo","arguments":{"operation":null}}},
+                          {"jsonrpc":"2.0","id":4,"method":"ping"}]"#),
+            Some(vec![
+                None,
+                None,
+                call("todo", None),
+                Some(Invocation {
+                    method: "ping".into(),
+                    tool: None,
+                    operation: None
+                })
+            ])
+        );
+        assert_eq!(read_body(b"[]"), None);
+        assert_eq!(read_body(b"{"), None);
     }
 
     #[test]

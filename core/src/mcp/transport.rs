@@ -47,17 +47,49 @@ pub async fn post(
             )
         }
     };
-    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
-        return refuse(
+    let body = match read(&body) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let actor = identity::actor(&headers);
+    match body {
+        Body::Batch(items) => batch(state, &headers, actor, items).await,
+        Body::One(single) => one(state, &headers, actor, single).await,
+    }
+}
+
+/// The JSON-RPC messages of a POST body, before any of them is classified.
+pub(super) enum Body {
+    One(Value),
+    /// At least one and at most [`MAX_BATCH`] messages.
+    Batch(Vec<Value>),
+}
+
+/// The body as JSON: one message, or a batch of a size the core serves.
+pub(super) fn read(body: &[u8]) -> Result<Body, Refusal> {
+    let Ok(message) = serde_json::from_slice::<Value>(body) else {
+        return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             PARSE_ERROR,
             "Parse error: the body is not valid JSON",
-        );
+        ));
     };
-    let actor = identity::actor(&headers);
     match message {
-        Value::Array(items) => batch(state, &headers, actor, items).await,
-        single => one(state, &headers, actor, single).await,
+        Value::Array(items) if items.is_empty() => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            "Invalid Request: empty batch",
+        )),
+        Value::Array(items) if items.len() > MAX_BATCH => {
+            let message = format!("Invalid Request: a batch may hold at most {MAX_BATCH} messages");
+            Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                INVALID_REQUEST,
+                message,
+            ))
+        }
+        Value::Array(items) => Ok(Body::Batch(items)),
+        single => Ok(Body::One(single)),
     }
 }
 
@@ -152,17 +184,6 @@ async fn batch(
     actor: Option<String>,
     items: Vec<Value>,
 ) -> Response {
-    if items.is_empty() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            INVALID_REQUEST,
-            "Invalid Request: empty batch",
-        );
-    }
-    if items.len() > MAX_BATCH {
-        let message = format!("Invalid Request: a batch may hold at most {MAX_BATCH} messages");
-        return refuse(StatusCode::BAD_REQUEST, INVALID_REQUEST, &message);
-    }
     let protocol_version = match session(&state, headers, actor.as_deref()) {
         Ok(version) => version,
         Err(refusal) => return refusal.into_response(),
@@ -280,7 +301,7 @@ fn refuse(status: StatusCode, code: i64, message: &str) -> Response {
 }
 
 /// An HTTP-level refusal: its status and a JSON-RPC error with a null id.
-struct Refusal {
+pub(super) struct Refusal {
     status: StatusCode,
     error: RpcError,
 }

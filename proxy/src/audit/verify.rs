@@ -216,3 +216,98 @@ fn check_checkpoint(
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::chain::Chain;
+    use proptest::prelude::*;
+
+    /// Sealed records of one chain, each a complete line.
+    fn chain(bodies: &[String]) -> Vec<Vec<u8>> {
+        let mut chain = Chain::new(Hasher::Sha256);
+        bodies
+            .iter()
+            .map(|body| {
+                let mut line = Vec::new();
+                chain.seal(
+                    format!(r#"{{"event.action":"request","msg":{body:?}"#).as_bytes(),
+                    &mut line,
+                );
+                line
+            })
+            .collect()
+    }
+
+    fn verifies(dir: &Path, contents: &[u8]) -> bool {
+        let path = dir.join("audit.jsonl");
+        std::fs::write(&path, contents).unwrap();
+        let opts = Options {
+            hasher: Hasher::Sha256,
+            key: None,
+        };
+        verify(&[path], &opts).is_ok()
+    }
+
+    fn records() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[ -~é]{0,12}", 3..8)
+    }
+
+    proptest! {
+        #[test]
+        fn any_byte_changed_removed_or_added_breaks_the_chain(
+            bodies in records(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            edit in 0..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut file = chain(&bodies).concat();
+            prop_assert!(verifies(dir.path(), &file));
+            let at = at.index(file.len());
+            match edit {
+                0 if file[at] == byte => return Ok(()),
+                0 => file[at] = byte,
+                1 => {
+                    file.remove(at);
+                }
+                _ => file.insert(at, byte),
+            }
+            prop_assert!(!verifies(dir.path(), &file));
+        }
+
+        /// Removing a record between two others, swapping two, or adding one back anywhere
+        /// (a copy, or a record of a fork of the same chain) is refused. Only the ends can go
+        /// unnoticed: a file may start or stop at any record (rotation).
+        #[test]
+        fn removed_reordered_or_inserted_records_break_the_chain(
+            bodies in records(),
+            fork in records(),
+            picks in any::<(prop::sample::Index, prop::sample::Index, prop::sample::Index)>(),
+            edit in 0..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut lines = chain(&bodies);
+            let len = lines.len();
+            let (a, b, c) = (picks.0.index(len), picks.1.index(len), picks.2.index(len + 1));
+            match edit {
+                0 => {
+                    lines.remove(1 + a % (lines.len() - 2));
+                }
+                1 if a == b => return Ok(()),
+                1 => lines.swap(a, b),
+                _ => {
+                    let forked = chain(&fork);
+                    // A record with a sequence number the chain already holds.
+                    let extra = if b % 2 == 0 {
+                        lines[a].clone()
+                    } else {
+                        forked[a % forked.len().min(len)].clone()
+                    };
+                    lines.insert(c, extra);
+                }
+            }
+            prop_assert!(!verifies(dir.path(), &lines.concat()));
+        }
+    }
+}

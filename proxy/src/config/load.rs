@@ -20,21 +20,31 @@ pub fn check(path: &Path) -> Result<ProxyConfig, ConfigError> {
 
 /// [`load`] with an explicit environment (tests pass a map instead of mutating the process).
 pub fn load_with_env(path: Option<&Path>, env: &dyn EnvSource) -> Result<ProxyConfig, ConfigError> {
-    let text = match path {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| Issue {
-            origin: Origin::File {
-                path: path.to_owned(),
-                position: None,
-            },
-            field: None,
-            message: format!("cannot read config file: {e}"),
-        })?),
-        None => None,
+    let Some(path) = path else {
+        return finish(None, env);
     };
-    let doc = match (path, &text) {
-        (Some(path), Some(text)) => Some(Document::parse(path, text)?),
-        _ => None,
-    };
+    let text = std::fs::read_to_string(path).map_err(|e| Issue {
+        origin: Origin::File {
+            path: path.to_owned(),
+            position: None,
+        },
+        field: None,
+        message: format!("cannot read config file: {e}"),
+    })?;
+    parse_with_env(path, &text, env)
+}
+
+/// [`load_with_env`] of the policy `text`, as if read from `path` (named in the issues).
+pub fn parse_with_env(
+    path: &Path,
+    text: &str,
+    env: &dyn EnvSource,
+) -> Result<ProxyConfig, ConfigError> {
+    finish(Some(Document::parse(path, text)?), env)
+}
+
+/// Defaults or the document, then the environment, then validation.
+fn finish(doc: Option<Document<'_>>, env: &dyn EnvSource) -> Result<ProxyConfig, ConfigError> {
     let mut cfg = match &doc {
         Some(doc) => doc.deserialize()?,
         None => ProxyConfig::default(),

@@ -13,7 +13,7 @@ mod origins;
 mod sections;
 mod validate;
 
-pub use load::{check, load, load_with_env};
+pub use load::{check, load, load_with_env, parse_with_env};
 pub use sections::{
     HeaderConfig, LimitConfig, PathConfig, ProxyConfig, ServerConfig, TlsConfig, UpstreamConfig,
 };

@@ -201,4 +201,44 @@ mod tests {
         let query = format!("/a?{}", "q".repeat(62));
         assert_eq!(normalize_target(query.as_bytes(), &OPTS), too_long);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Paths built from the pieces normalization treats specially, then any bytes.
+        fn path() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop::sample::select(vec![
+                "/", "/", ".", "..", "%2e", "%2E", "%2e%2e", "%2f", "%2F", "%5c", "%5C", "a", "B",
+                "%41", "%7e", "%25", "%252F", "%3b", ";", ":", "@", " ", "é", "%c3%a9", "%C0%AE",
+                "%", "%g1", "\\", "?", "#", "%00", "\u{7f}",
+            ]);
+            prop_oneof![
+                prop::collection::vec(piece, 0..16)
+                    .prop_map(|p| format!("/{}", p.concat()).into_bytes()),
+                prop::collection::vec(any::<u8>(), 0..32),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn normalized_paths_are_fixed_points_without_dot_segments(
+                raw in path(),
+                allow_encoded_slash in any::<bool>(),
+            ) {
+                let opts = PathOptions { allow_encoded_slash, max_bytes: 256 };
+                if let Ok(out) = normalize_path(&raw, &opts) {
+                    prop_assert!(out.is_ascii() && out.starts_with('/'));
+                    let again = normalize_path(out.as_bytes(), &opts);
+                    prop_assert_eq!(again.as_deref(), Ok(out.as_str()));
+                    prop_assert!(out.split('/').all(|s| s != "." && s != ".."), "{}", out);
+                    let upper = out.to_ascii_uppercase();
+                    prop_assert!(
+                        allow_encoded_slash || !(upper.contains("%2F") || upper.contains("%5C")),
+                        "{}", out
+                    );
+                }
+            }
+        }
+    }
 }

@@ -213,4 +213,57 @@ mod tests {
         assert!(matches!(b.check(&4), Outcome::Allowed { .. }));
         assert_eq!(b.len(), 1);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// GCRA: within any window of length `w`, at most `burst + w / interval` requests
+            /// pass, per tracked key and for all untracked keys together (the overflow bucket).
+            #[test]
+            fn never_more_than_rate_plus_burst_in_any_window(
+                requests in 1u32..=20,
+                per_minute in any::<bool>(),
+                burst in 1u32..=5,
+                // (time since the previous request in quarters of the interval, key, weight)
+                steps in prop::collection::vec((0u32..8, 0u8..3, 1u32..=6), 1..120),
+            ) {
+                let per = if per_minute { Period::Minute } else { Period::Second };
+                let rate = Rate::new(requests, per, burst);
+                let interval = rate.interval();
+                let clock = FakeRelativeClock::default();
+                let b = Bucket::new(rate.quota(), 1, clock.clone());
+                // The first key a check reaches the store with (n within the burst) is tracked.
+                let tracked = steps.iter().find(|s| s.2 <= burst).map(|s| s.1);
+                let mut now = Duration::ZERO;
+                // Admitted (time, weight) per group: the tracked key, and the overflow bucket.
+                let mut admitted: [Vec<(Duration, u32)>; 2] = [Vec::new(), Vec::new()];
+                for (quarters, key, n) in steps {
+                    let step = interval * quarters / 4;
+                    clock.advance(step);
+                    now += step;
+                    let weight = NonZeroU32::new(n).unwrap();
+                    if let Outcome::Allowed { .. } = b.check_n(&key, weight) {
+                        admitted[usize::from(Some(key) != tracked)].push((now, n));
+                    }
+                }
+                for group in &admitted {
+                    for (i, (start, _)) in group.iter().enumerate() {
+                        let mut total = 0;
+                        for (at, n) in &group[i..] {
+                            total += n;
+                            let window = (*at - *start).as_nanos() / interval.as_nanos();
+                            let bound = u128::from(burst) + window;
+                            prop_assert!(
+                                u128::from(total) <= bound,
+                                "{} admitted in {:?} (interval {:?}, burst {})",
+                                total, *at - *start, interval, burst
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
