@@ -165,7 +165,9 @@ async fn api_keys_from_the_cli_authenticate_and_revoke() {
         assert_eq!(seen(&echo, "x-api-key"), Vec::<&str>::new());
         assert_eq!(seen(&echo, "cookie"), ["theme=dark"]);
     }
-    let wrong = format!("{}A", &key[..key.len() - 1]);
+    // One character changed (never to itself: a key ending in "A" would stay valid).
+    let last = if key.ends_with('A') { "B" } else { "A" };
+    let wrong = format!("{}{last}", &key[..key.len() - 1]);
     let resp = client
         .get(proxy.url("/api/nodes"))
         .header("x-api-key", wrong)
