@@ -27,9 +27,10 @@ impl Authorizer {
         self.shadow.store(Some(policy.into()));
     }
 
-    /// The shadow policy's decision on the request when it allows what `live` refuses or the
-    /// other way round; `None` when they agree or there is no shadow. `presented` is the
-    /// principal before [`Authorizer::grant`].
+    /// The shadow policy's decision on the request ([`Policy::verdict`]: allowed or not, the
+    /// reason and the rule) when it allows what `live` refuses or the other way round; `None`
+    /// when they agree or there is no shadow. `presented` is the principal before
+    /// [`Authorizer::grant`].
     pub fn shadow_disagrees(
         &self,
         presented: &Principal,
@@ -40,9 +41,8 @@ impl Authorizer {
     ) -> Option<Decision> {
         let guard = self.shadow.load();
         let shadow = guard.as_deref()?;
-        let roles = shadow.granted_roles(presented);
-        let decision = shadow.decide(&roles, method, path, mcp);
-        (decision.allowed != live.allowed).then_some(decision)
+        let verdict = shadow.verdict(presented, method, path, mcp);
+        (verdict.allowed != live.allowed).then_some(verdict)
     }
 }
 

@@ -28,7 +28,9 @@ impl Gateway {
         tracing::info!(
             request_id = %ctx.request_id,
             user = %principal.user_id,
-            "shadow policy disagrees: live {live}; shadow {shadow}"
+            "shadow policy disagrees: live {}; shadow {}",
+            live.summary(),
+            shadow.summary()
         );
         let mut record = AuditEvent::policy_shadow_mismatch(verdict(live), verdict(&shadow))
             .with_request(method, &ctx.path)
