@@ -38,6 +38,16 @@ pub struct Policy {
     tools: HashMap<String, Tool>,
     mcp_max_body_bytes: usize,
     mcp_max_batch: usize,
+    /// What the rules, MCP methods and tools were compiled from ([`Policy::same_routes`]).
+    routes: RoutesDocument,
+}
+
+/// Where a decision's rule comes from: the route table, or a decision of a policy with the same
+/// routes ([`Policy::same_routes`]), whose rule is this policy's too (`None`: no rule matched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Table,
+    Known(Option<usize>),
 }
 
 struct Rule {
@@ -224,7 +234,14 @@ impl Policy {
             tools,
             mcp_max_body_bytes: routes.mcp.max_body_bytes,
             mcp_max_batch: routes.mcp.max_batch,
+            routes: routes.clone(),
         })
+    }
+
+    /// Whether both were compiled from the same route rules, MCP methods and tools: the same
+    /// request then falls under the same rule (rule and permission numbers are the same too).
+    pub fn same_routes(&self, other: &Policy) -> bool {
+        self.routes == other.routes
     }
 
     /// Every role's name, in the policy's order (the scopes of the authorization server).
@@ -354,7 +371,8 @@ impl Policy {
         path: &str,
         mcp: Option<&McpRequest>,
     ) -> Decision {
-        self.decide_with(|| self.grants(roles), method, path, mcp, Detail::Full)
+        let grants = || self.grants(roles);
+        self.decide_with(grants, Lookup::Table, method, path, mcp, Detail::Full)
     }
 
     /// [`Policy::decide`] for `principal` as authenticated, with the roles [`Policy::grant`]
@@ -364,6 +382,7 @@ impl Policy {
     pub fn verdict(
         &self,
         principal: &Principal,
+        lookup: Lookup,
         method: &str,
         path: &str,
         mcp: Option<&McpRequest>,
@@ -372,19 +391,24 @@ impl Policy {
             let set = self.granted_set(principal);
             Grants(set.iter().map(|&i| &self.role_grants[i][..]).collect())
         };
-        self.decide_with(grants, method, path, mcp, Detail::Verdict)
+        self.decide_with(grants, lookup, method, path, mcp, Detail::Verdict)
     }
 
     /// `grants` is called once a rule matched.
     fn decide_with<'a>(
         &'a self,
         grants: impl FnOnce() -> Grants<'a>,
+        lookup: Lookup,
         method: &str,
         path: &str,
         mcp: Option<&McpRequest>,
         detail: Detail,
     ) -> Decision {
-        let Some(index) = self.table.find(method, path) else {
+        let found = match lookup {
+            Lookup::Table => self.table.find(method, path),
+            Lookup::Known(index) => index,
+        };
+        let Some(index) = found else {
             return match self.default {
                 DefaultAccess::Deny => Decision::new(false, None, Reason::NoRule),
                 DefaultAccess::Authenticated => Decision::new(true, None, Reason::Authenticated),

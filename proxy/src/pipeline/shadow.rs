@@ -1,6 +1,7 @@
-//! Shadow mode in the gateway (stage 9): the shadow policy decides the request the live policy
-//! has just decided; a disagreement is counted (`mimir_proxy_policy_shadow_mismatches_total`),
-//! logged and audited (`policy-shadow-mismatch`). Nothing here changes the answer.
+//! Shadow mode in the gateway (stage 9): a request the shadow policy decided otherwise than the
+//! live one ([`crate::authz::Authorizer::decide_shadowed`]) is counted
+//! (`mimir_proxy_policy_shadow_mismatches_total`), logged and audited (`policy-shadow-mismatch`).
+//! Nothing here changes the answer.
 
 use super::state::{Gateway, RequestCtx};
 use crate::audit::event::PolicyVerdict;
@@ -9,21 +10,16 @@ use crate::authn::Principal;
 use crate::authz::Decision;
 
 impl Gateway {
-    /// `principal` holds the live policy's roles; `live` is its decision, the one enforced.
-    pub(crate) async fn shadow_decide(
+    /// `principal` holds the live policy's roles; `live` is its decision, the one enforced;
+    /// `shadow` the shadow policy's, which disagrees.
+    pub(crate) async fn shadow_mismatch(
         &self,
         ctx: &RequestCtx,
         principal: &Principal,
         method: &str,
         live: &Decision,
+        shadow: &Decision,
     ) {
-        let (Some(authz), Some(presented)) = (&self.authz, &ctx.presented) else {
-            return;
-        };
-        let mcp = ctx.mcp.as_ref();
-        let Some(shadow) = authz.shadow_disagrees(presented, method, &ctx.path, mcp, live) else {
-            return;
-        };
         self.metrics.policy_shadow_mismatch(live.allowed);
         tracing::info!(
             request_id = %ctx.request_id,
@@ -32,13 +28,13 @@ impl Gateway {
             live.summary(),
             shadow.summary()
         );
-        let mut record = AuditEvent::policy_shadow_mismatch(verdict(live), verdict(&shadow))
+        let mut record = AuditEvent::policy_shadow_mismatch(verdict(live), verdict(shadow))
             .with_request(method, &ctx.path)
             .with_request_id(&ctx.request_id)
             .with_source(ctx.client_ip, None)
             .with_user(Some(&principal.user_id), &principal.roles)
             .with_auth_method(principal.method.as_str());
-        if let Some(mcp) = mcp {
+        if let Some(mcp) = &ctx.mcp {
             record = record.with_mcp_request(mcp);
         }
         if self.audit.record(record).await.is_err() {
