@@ -3,17 +3,18 @@
 //!
 //! Shadow mode decides every request twice, the second time with a candidate policy of the same
 //! size applying its own roles to the authenticated principal: ≤ 1 µs for both decisions. After
-//! the criterion groups, a plain timing loop prints the ratio of live + shadow to live alone.
+//! the criterion groups, a plain loop timed in thread CPU time prints the ratio of live + shadow
+//! to live alone.
 //!
 //! `cargo bench -p mimir-proxy --bench authz`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use mimir_proxy::authn::{AuthMethod, Principal};
-use mimir_proxy::authz::{rbac, routes, Authorizer, Decision, Policy};
+use mimir_proxy::authz::{rbac, routes, Authorizer, Policy};
 use mimir_proxy::request::mcp::{self, McpRequest};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROLES: usize = 100;
 const RULES: usize = 500;
@@ -77,12 +78,12 @@ fn routes_toml() -> String {
 }
 
 fn policy() -> Policy {
-    policy_with(&rbac_json())
+    policy_from(&rbac_json(), &routes_toml())
 }
 
-fn policy_with(rbac_json: &str) -> Policy {
+fn policy_from(rbac_json: &str, routes_toml: &str) -> Policy {
     let rbac = rbac::parse(&rbac::RbacOrigin::Inline, rbac_json).unwrap();
-    let routes = routes::parse(Path::new("bench.toml"), &routes_toml()).unwrap();
+    let routes = routes::parse(Path::new("bench.toml"), routes_toml).unwrap();
     Policy::compile(&rbac, &routes).unwrap()
 }
 
@@ -185,11 +186,20 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// The gateway's stage 9 without and with a shadow policy: the live decision, then the shadow's
-/// on the same request.
+/// The gateway's stage 9 without and with a shadow policy: the live decision alone, and with the
+/// shadow's on the same request ([`Authorizer::decide_shadowed`]). The candidate shifts every
+/// role's permissions; with the live routes (an RBAC change: the shadow reuses the live rule) or
+/// with one more rule (its own route lookup).
 fn bench_shadow(c: &mut Criterion) {
-    let authz = Authorizer::new(policy());
-    authz.replace_shadow(policy_with(&rbac_json_with(1)));
+    let candidate = rbac_json_with(1);
+    let other_routes =
+        routes_toml() + "\n[[rule]]\nname = \"extra\"\npath = \"/extra\"\naccess = \"deny\"\n";
+    let shadowed = |routes: &str| {
+        let authz = Authorizer::new(policy());
+        authz.replace_shadow(policy_from(&candidate, routes));
+        authz
+    };
+    let (same, other) = (shadowed(&routes_toml()), shadowed(&other_routes));
     let roles: Vec<String> = vec!["role7".into(), "role40".into(), "role90".into()];
     let presented = principal(&roles);
     let call = mcp::parse(
@@ -198,74 +208,94 @@ fn bench_shadow(c: &mut Criterion) {
         100,
     )
     .unwrap();
-    let rest = ("GET", "/api/svc40/res440/x", None);
-    let tool = ("POST", "/mcp", Some(&call));
+    let rest: Request = ("GET", "/api/svc40/res440/x", None);
+    let tool: Request = ("POST", "/mcp", Some(&call));
+    let live_only = |(method, path, body): Request| {
+        black_box(same.decide(black_box(&roles), black_box(method), black_box(path), body))
+    };
+    let both = |authz: &Authorizer, (method, path, body): Request| {
+        let (roles, presented) = (black_box(&roles), Some(black_box(&presented)));
+        black_box(authz.decide_shadowed(roles, presented, black_box(method), path, body))
+    };
     // Sanity: the candidate refuses the REST request (role40's `svc40:*` is `svc41:*` there) and
     // allows the MCP call, as the live policy does.
-    let live = authz.decide(&roles, rest.0, rest.1, None);
-    assert!(live.allowed);
-    assert!(authz
-        .shadow_disagrees(&presented, rest.0, rest.1, None, &live)
-        .is_some_and(|d| !d.allowed));
-    let live = authz.decide(&roles, tool.0, tool.1, tool.2);
-    assert!(live.allowed);
-    assert!(authz
-        .shadow_disagrees(&presented, tool.0, tool.1, tool.2, &live)
-        .is_none());
+    for authz in [&same, &other] {
+        let (live, shadow) = both(authz, rest);
+        assert!(live.allowed && shadow.is_some_and(|d| !d.allowed && d.rule.is_some()));
+        let (live, shadow) = both(authz, tool);
+        assert!(live.allowed && shadow.is_none());
+    }
 
-    let live_only = |(method, path, body): (&str, &str, Option<&McpRequest>)| {
-        black_box(authz.decide(black_box(&roles), black_box(method), black_box(path), body))
-    };
-    let both =
-        |(method, path, body): (&str, &str, Option<&McpRequest>)| -> (Decision, Option<Decision>) {
-            let live = authz.decide(black_box(&roles), black_box(method), black_box(path), body);
-            let shadow = authz.shadow_disagrees(black_box(&presented), method, path, body, &live);
-            black_box((live, shadow))
-        };
     let mut g = c.benchmark_group("authz_shadow_100_roles_500_rules");
-    g.bench_function("rest_live", |b| b.iter(|| live_only(rest)));
-    g.bench_function("rest_live_and_shadow_disagreeing", |b| {
-        b.iter(|| both(rest))
-    });
-    g.bench_function("mcp_live", |b| b.iter(|| live_only(tool)));
-    g.bench_function("mcp_live_and_shadow_agreeing", |b| b.iter(|| both(tool)));
+    for (name, request) in [("rest_disagreeing", rest), ("mcp_agreeing", tool)] {
+        g.bench_function(format!("{name}_live"), |b| b.iter(|| live_only(request)));
+        g.bench_function(format!("{name}_live_and_shadow_same_routes"), |b| {
+            b.iter(|| both(&same, request))
+        });
+        g.bench_function(format!("{name}_live_and_shadow_other_routes"), |b| {
+            b.iter(|| both(&other, request))
+        });
+    }
     g.finish();
 
-    // The ratio, from interleaved rounds of a plain loop (median of 15); `cargo bench` only, not
-    // the single pass of `cargo test --benches`.
+    // The ratio, from interleaved rounds of a plain loop (median of 15 rounds, thread CPU time);
+    // `cargo bench` only, not the single pass of `cargo test --benches`.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    for (name, request) in [("rest", rest), ("mcp", tool)] {
-        let per_call = |f: &dyn Fn()| {
-            const CALLS: u32 = 200_000;
-            let start = Instant::now();
-            for _ in 0..CALLS {
-                f();
-            }
-            start.elapsed() / CALLS
+    // The thread's CPU time, not the wall clock: a shared machine's other work does not count.
+    let cpu_time = || {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        let mut rounds: Vec<(Duration, Duration)> = (0..15)
+        // SAFETY: `ts` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    };
+    let per_call = |f: &dyn Fn()| {
+        const CALLS: u32 = 200_000;
+        let start = cpu_time();
+        for _ in 0..CALLS {
+            f();
+        }
+        (cpu_time() - start) / CALLS
+    };
+    let median = |mut times: Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    for (name, request) in [
+        ("rest, shadow disagreeing", rest),
+        ("mcp, shadow agreeing", tool),
+    ] {
+        let rounds: Vec<[Duration; 3]> = (0..15)
             .map(|_| {
-                let live = per_call(&|| {
-                    live_only(request);
-                });
-                let both = per_call(&|| {
-                    both(request);
-                });
-                (live, both)
+                [
+                    per_call(&|| {
+                        live_only(request);
+                    }),
+                    per_call(&|| {
+                        both(&same, request);
+                    }),
+                    per_call(&|| {
+                        both(&other, request);
+                    }),
+                ]
             })
             .collect();
-        rounds.sort_by_key(|(live, _)| *live);
-        let live = rounds[rounds.len() / 2].0;
-        rounds.sort_by_key(|(_, both)| *both);
-        let both = rounds[rounds.len() / 2].1;
+        let [live, same_routes, other_routes] =
+            [0, 1, 2].map(|i| median(rounds.iter().map(|r| r[i]).collect()));
+        let ratio = |t: Duration| t.as_secs_f64() / live.as_secs_f64();
         println!(
-            "shadow mode, {name}: live {live:?}, live + shadow {both:?}, ratio {:.2}",
-            both.as_secs_f64() / live.as_secs_f64()
+            "shadow mode, {name}: live {live:?}; live + shadow {same_routes:?} (same routes, ratio {:.2}), {other_routes:?} (other routes, ratio {:.2})",
+            ratio(same_routes),
+            ratio(other_routes)
         );
     }
 }
+
+type Request<'a> = (&'a str, &'a str, Option<&'a McpRequest>);
 
 criterion_group!(benches, bench, bench_shadow);
 criterion_main!(benches);

@@ -123,6 +123,7 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             authz,
             limiter,
             audit.clone(),
+            metrics.clone(),
         ))
     });
     let refusal = Refusal {

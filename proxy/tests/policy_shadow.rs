@@ -1,7 +1,8 @@
 //! Shadow mode end to end: the real proxy with the shipped policy live and a candidate in
 //! `[authz.shadow]`. The live decision is what the caller gets; every request the shadow decides
-//! otherwise is counted in `/metrics` and audited as `policy-shadow-mismatch`. The shadow reloads
-//! when its files change, and a broken or missing shadow never touches the live policy.
+//! otherwise, through the gateway or nginx's `auth_request` endpoint, is counted in `/metrics`
+//! and audited as `policy-shadow-mismatch`. The shadow reloads when its files change, and a
+//! broken or missing shadow never touches the live policy.
 
 #[allow(dead_code)]
 mod support;
@@ -68,6 +69,8 @@ async fn start(write_shadow: impl FnOnce(&Path)) -> Setup {
         key("eng", "eng"),
     );
     let mut opts = Options::new(&upstream);
+    // The auth_request endpoint answers only the proxies it trusts (nginx; here the test).
+    opts.trusted_proxies = "[\"127.0.0.1/32\"]";
     opts.extra_toml = format!(
         "{}{}[authz.shadow]\nrbac = \"{}\"\nroutes = \"{}\"\n{}",
         support::auth_toml(state.path()),
@@ -211,6 +214,21 @@ async fn live_decides_shadow_disagreements_are_counted_and_audited() {
         json!({"decision": "allow", "reason": "granted", "rule": "nodes-read"})
     );
 
+    // nginx `auth_request` decisions (the admin listener's /auth/verify) are shadowed too.
+    let verify = reqwest::Client::new()
+        .get(format!("http://{}/auth/verify", s.proxy.admin))
+        .header("x-original-method", "DELETE")
+        .header("x-original-uri", "/api/nodes/n2")
+        .bearer_auth(&s.developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status(), 200);
+    assert_eq!(s.mismatches().await, (3, 1));
+    let verified = support::wait_for_records(&s.audit(), 4, is_mismatch).await;
+    assert_eq!(verified[3]["url.path"], "/api/nodes/n2");
+    assert_eq!(verified[3]["authz.shadow"]["decision"], "deny");
+
     // Hot reload: the shadow becomes the live policy's twin; nothing disagrees any more.
     replace(&s.shadow("rbac.json"), &shipped("rbac.json"));
     let reload = s.shadow_reload(1).await;
@@ -224,7 +242,7 @@ async fn live_decides_shadow_disagreements_are_counted_and_audited() {
         s.status(&s.eng, Method::GET, "/api/nodes/n1", None).await,
         403
     );
-    assert_eq!(s.mismatches().await, (2, 1));
+    assert_eq!(s.mismatches().await, (3, 1));
 
     // A broken shadow is refused; the live policy and the last good shadow stay.
     replace(
@@ -249,7 +267,7 @@ async fn live_decides_shadow_disagreements_are_counted_and_audited() {
             .await,
         403
     );
-    assert_eq!(s.mismatches().await, (2, 1));
+    assert_eq!(s.mismatches().await, (3, 1));
     let live_reloads = std::fs::read_to_string(s.audit())
         .unwrap()
         .lines()

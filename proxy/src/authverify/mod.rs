@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::admin::listener::{AdminEndpoint, VERIFY_PATH};
+use crate::admin::metrics::Metrics;
 use crate::audit::{Audit, AuditEvent, RequestInfo};
 use crate::authn::routes::{self, Route};
 use crate::authn::trail::{Attempt, AuthTrail};
@@ -40,6 +41,7 @@ use crate::keys::assertion::Binding;
 use crate::pipeline::authn_guarded::{self, Refused};
 use crate::pipeline::limits::{Refusal, Traffic};
 use crate::pipeline::request_id;
+use crate::pipeline::shadow::{self, Decided};
 use crate::pipeline::unauthenticated::{self, Answer};
 use crate::reply::errors;
 use crate::request::forwarded;
@@ -57,6 +59,8 @@ pub struct AuthVerify {
     authz: Arc<Authorizer>,
     traffic: Traffic,
     audit: Audit,
+    /// Shadow mode's mismatches count here as in the gateway.
+    metrics: Arc<Metrics>,
     trusted_proxies: Vec<IpNet>,
     paths: PathOptions,
 }
@@ -77,6 +81,7 @@ impl AuthVerify {
         authz: Arc<Authorizer>,
         limiter: Arc<Limiter>,
         audit: Audit,
+        metrics: Arc<Metrics>,
     ) -> Self {
         // The in-flight limits count requests the gateway carries; an answer here holds nothing.
         let traffic = Traffic::new(
@@ -91,6 +96,7 @@ impl AuthVerify {
             authz,
             traffic,
             audit,
+            metrics,
             trusted_proxies: config.headers.trusted_proxies.clone(),
             paths: config.path_options(),
         }
@@ -130,8 +136,12 @@ impl AuthVerify {
             &host,
         )
         .await;
-        let principal = match verdict {
-            Ok(principal) => self.authz.grant(principal),
+        // The principal as authenticated is kept for a shadow policy, which grants its own roles.
+        let (principal, presented) = match verdict {
+            Ok(principal) => {
+                let presented = self.authz.has_shadow().then(|| principal.clone());
+                (self.authz.grant(principal), presented)
+            }
             Err(Refused::Blocked(blocked)) => {
                 return Verdict {
                     response: reply::from_parts(blocked.response(request_id), request_id),
@@ -148,9 +158,21 @@ impl AuthVerify {
                 return self.unauthenticated(answer, original, &host, request_id);
             }
         };
-        let decision = self
-            .authz
-            .decide(&principal.roles, &original.method, path, None);
+        let (method, presented) = (original.method.as_str(), presented.as_deref());
+        let (decision, shadow) =
+            self.authz
+                .decide_shadowed(&principal.roles, presented, method, path, None);
+        if let Some(shadow) = shadow {
+            let request = Decided {
+                request_id,
+                client_ip: Some(ip),
+                method,
+                path,
+                mcp: None,
+                principal: &principal,
+            };
+            shadow::record_mismatch(&self.metrics, &self.audit, &request, &decision, &shadow).await;
+        }
         if !decision.allowed {
             tracing::info!(request_id = %request_id, user = %principal.user_id, "{decision}");
             return Verdict {

@@ -151,11 +151,28 @@ impl Decision {
 
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.allowed { "ALLOW" } else { "DENY" })?;
-        match &self.rule {
+        write!(f, "{}: {}", self.summary(), self.message())
+    }
+}
+
+impl Decision {
+    /// `ALLOW by rule #3 "x" (granted)`, `DENY by the default (no_rule)`: the decision without
+    /// its message.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary(self)
+    }
+}
+
+pub struct Summary<'a>(&'a Decision);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        f.write_str(if d.allowed { "ALLOW" } else { "DENY" })?;
+        match &d.rule {
             Some(r) => write!(f, " by rule #{} {:?}", r.index, r.name)?,
             None => f.write_str(" by the default")?,
         }
-        write!(f, " ({}): {}", self.reason.as_str(), self.message())
+        write!(f, " ({})", d.reason.as_str())
     }
 }

@@ -13,7 +13,7 @@
 //! 4. if the MCP request [`McpRequest::lists_tools`], pass the core's JSON answer through
 //!    [`Authorizer::filter_tools_list`] (an error there is a 502).
 //!
-//! With a shadow policy ([`shadow`]), step 3 also asks [`Authorizer::shadow_disagrees`].
+//! With a shadow policy ([`shadow`]), step 3 is [`Authorizer::decide_shadowed`].
 //!
 //! Uses `authn` (the principal and its claims), `request` (targets, route patterns, MCP bodies)
 //! and `settings`; never `config`: `config` gathers `[authz]` from here.
@@ -47,7 +47,7 @@ use std::sync::Arc;
 pub struct Authorizer {
     policy: ArcSwap<Policy>,
     /// The candidate of shadow mode ([`shadow`]), when one is configured and has loaded.
-    shadow: ArcSwapOption<Policy>,
+    shadow: ArcSwapOption<shadow::Shadow>,
 }
 
 impl Authorizer {
@@ -65,6 +65,7 @@ impl Authorizer {
 
     pub fn replace(&self, policy: Policy) {
         self.policy.store(Arc::new(policy));
+        self.pair_shadow();
     }
 
     pub fn needs_mcp_body(&self, method: &str, path: &str) -> bool {

@@ -38,6 +38,16 @@ pub struct Policy {
     tools: HashMap<String, Tool>,
     mcp_max_body_bytes: usize,
     mcp_max_batch: usize,
+    /// What the rules, MCP methods and tools were compiled from ([`Policy::same_routes`]).
+    routes: RoutesDocument,
+}
+
+/// Where a decision's rule comes from: the route table, or a decision of a policy with the same
+/// routes ([`Policy::same_routes`]), whose rule is this policy's too (`None`: no rule matched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    Table,
+    Known(Option<usize>),
 }
 
 struct Rule {
@@ -66,6 +76,14 @@ struct Tool {
 enum ToolNeed {
     Every(Need),
     PerOperation(HashMap<String, Need>),
+}
+
+/// How much a denial says: everything (the 403, logs, `explain`), or only its reason and rule
+/// ([`Policy::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Full,
+    Verdict,
 }
 
 /// Which permissions a caller holds: the bit sets of their roles (a permission is held when any
@@ -216,7 +234,14 @@ impl Policy {
             tools,
             mcp_max_body_bytes: routes.mcp.max_body_bytes,
             mcp_max_batch: routes.mcp.max_batch,
+            routes: routes.clone(),
         })
+    }
+
+    /// Whether both were compiled from the same route rules, MCP methods and tools: the same
+    /// request then falls under the same rule (rule and permission numbers are the same too).
+    pub fn same_routes(&self, other: &Policy) -> bool {
+        self.routes == other.routes
     }
 
     /// Every role's name, in the policy's order (the scopes of the authorization server).
@@ -259,14 +284,29 @@ impl Policy {
     /// `strictGroupMappings`) and the roles `groupMappings` gives it; the default role when
     /// `names` is empty. Unknown names count for nothing.
     pub fn effective_roles(&self, names: &[String]) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
+        self.role_set(names, None)
+            .iter()
+            .map(|&i| self.role_names[i].as_ref())
+            .collect()
+    }
+
+    /// Indices of the roles `names` give, each once, in order; only those named in `scopes`
+    /// when given.
+    fn role_set(&self, names: &[String], scopes: Option<&[String]>) -> SmallVec<[usize; 4]> {
+        let mut out = SmallVec::new();
         for i in self.role_indices(names) {
-            let name = self.role_names[i].as_ref();
-            if !out.contains(&name) {
-                out.push(name);
+            let in_scope = scopes.is_none_or(|s| s.iter().any(|r| *r == *self.role_names[i]));
+            if in_scope && !out.contains(&i) {
+                out.push(i);
             }
         }
         out
+    }
+
+    /// The role indices [`Policy::grant`] gives `principal` as it was authenticated.
+    fn granted_set(&self, principal: &Principal) -> SmallVec<[usize; 4]> {
+        let scopes = principal.client.as_ref().and_then(|c| c.scopes.as_deref());
+        self.role_set(&principal.roles, scopes)
     }
 
     /// The principal as every stage after authentication sees it: its presented role or group
@@ -288,12 +328,11 @@ impl Policy {
 
     /// The role names [`Policy::grant`] gives `principal` as it was authenticated: the
     /// effective roles of the names it presented, within an OAuth client's granted scopes.
-    pub fn granted_roles(&self, principal: &Principal) -> Vec<&str> {
-        let mut effective = self.effective_roles(&principal.roles);
-        if let Some(scopes) = principal.client.as_ref().and_then(|c| c.scopes.as_ref()) {
-            effective.retain(|role| scopes.iter().any(|s| s == role));
-        }
-        effective
+    fn granted_roles(&self, principal: &Principal) -> Vec<&str> {
+        self.granted_set(principal)
+            .iter()
+            .map(|&i| self.role_names[i].as_ref())
+            .collect()
     }
 
     fn role_indices<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = usize> + 'a {
@@ -332,7 +371,44 @@ impl Policy {
         path: &str,
         mcp: Option<&McpRequest>,
     ) -> Decision {
-        let Some(index) = self.table.find(method, path) else {
+        let grants = || self.grants(roles);
+        self.decide_with(grants, Lookup::Table, method, path, mcp, Detail::Full)
+    }
+
+    /// [`Policy::decide`] for `principal` as authenticated, with the roles [`Policy::grant`]
+    /// would give it, down to whether it is allowed, the reason and the rule: a denial does not
+    /// say what is missing nor which MCP message it refused. What a shadow policy's decision is
+    /// compared by, without the allocations of a principal, a role list or those details.
+    pub fn verdict(
+        &self,
+        principal: &Principal,
+        lookup: Lookup,
+        method: &str,
+        path: &str,
+        mcp: Option<&McpRequest>,
+    ) -> Decision {
+        let grants = || {
+            let set = self.granted_set(principal);
+            Grants(set.iter().map(|&i| &self.role_grants[i][..]).collect())
+        };
+        self.decide_with(grants, lookup, method, path, mcp, Detail::Verdict)
+    }
+
+    /// `grants` is called once a rule matched.
+    fn decide_with<'a>(
+        &'a self,
+        grants: impl FnOnce() -> Grants<'a>,
+        lookup: Lookup,
+        method: &str,
+        path: &str,
+        mcp: Option<&McpRequest>,
+        detail: Detail,
+    ) -> Decision {
+        let found = match lookup {
+            Lookup::Table => self.table.find(method, path),
+            Lookup::Known(index) => index,
+        };
+        let Some(index) = found else {
             return match self.default {
                 DefaultAccess::Deny => Decision::new(false, None, Reason::NoRule),
                 DefaultAccess::Authenticated => Decision::new(true, None, Reason::Authenticated),
@@ -343,7 +419,7 @@ impl Policy {
             index,
             name: rule.name.clone(),
         };
-        let grants = self.grants(roles);
+        let grants = grants();
         match &rule.kind {
             RuleKind::Access(Access::Public) => {
                 return Decision::new(true, Some(rule_ref), Reason::Public)
@@ -355,7 +431,7 @@ impl Policy {
             RuleKind::Needs(need) => {
                 if !grants.satisfies(need) {
                     let mut d = Decision::new(false, Some(rule_ref), Reason::MissingPermission);
-                    self.fill_missing(&mut d, &grants, need);
+                    self.fill_missing(&mut d, &grants, need, detail);
                     return d;
                 }
             }
@@ -365,7 +441,7 @@ impl Policy {
                 return Decision::new(false, Some(rule_ref), Reason::McpBodyRequired);
             };
             for (i, message) in request.messages.iter().enumerate() {
-                if let Some(mut denied) = self.check_message(&grants, message) {
+                if let Some(mut denied) = self.check_message(&grants, message, detail) {
                     denied.rule = Some(rule_ref);
                     if let Some(m) = &mut denied.mcp {
                         m.index = i;
@@ -382,24 +458,33 @@ impl Policy {
     }
 
     /// `None` when the message is allowed; otherwise a denial (rule and index set by the caller).
-    fn check_message(&self, grants: &Grants, message: &McpMessage) -> Option<Decision> {
+    fn check_message(
+        &self,
+        grants: &Grants,
+        message: &McpMessage,
+        detail: Detail,
+    ) -> Option<Decision> {
         let (method, tool) = match &message.kind {
             MessageKind::Response => {
-                return Some(self.mcp_denial(Reason::McpResponse, None, None, None))
+                return Some(self.mcp_denial(Reason::McpResponse, None, None, None, detail))
             }
             MessageKind::Call { method, tool } => (method, tool),
         };
         let Some(call) = tool else {
             let need = self.mcp_methods.get(method);
             return match need {
-                None => {
-                    Some(self.mcp_denial(Reason::McpMethodNotAllowed, Some(method), None, None))
-                }
+                None => Some(self.mcp_denial(
+                    Reason::McpMethodNotAllowed,
+                    Some(method),
+                    None,
+                    None,
+                    detail,
+                )),
                 Some(need) if grants.satisfies(need) => None,
                 Some(need) => {
-                    let mut d =
-                        self.mcp_denial(Reason::MissingPermission, Some(method), None, None);
-                    self.fill_missing(&mut d, grants, need);
+                    let reason = Reason::MissingPermission;
+                    let mut d = self.mcp_denial(reason, Some(method), None, None, detail);
+                    self.fill_missing(&mut d, grants, need, detail);
                     Some(d)
                 }
             };
@@ -410,6 +495,7 @@ impl Policy {
                 Some(method),
                 Some(&call.name),
                 call.operation.as_deref(),
+                detail,
             )
         };
         let Some(tool) = self.tools.get(&call.name) else {
@@ -428,11 +514,11 @@ impl Policy {
             return None;
         }
         let mut d = denial(Reason::MissingPermission);
-        if !grants.has(tool.call) {
+        if detail == Detail::Full && !grants.has(tool.call) {
             d.missing_all_of
                 .push(self.permissions[tool.call as usize].to_string());
         }
-        self.fill_missing(&mut d, grants, need);
+        self.fill_missing(&mut d, grants, need, detail);
         Some(d)
     }
 
@@ -442,8 +528,12 @@ impl Policy {
         method: Option<&str>,
         tool: Option<&str>,
         operation: Option<&str>,
+        detail: Detail,
     ) -> Decision {
         let mut d = Decision::new(false, None, reason);
+        if detail == Detail::Verdict {
+            return d;
+        }
         d.mcp = Some(McpDenial {
             index: 0,
             method: method.map(str::to_owned),
@@ -453,7 +543,10 @@ impl Policy {
         d
     }
 
-    fn fill_missing(&self, d: &mut Decision, grants: &Grants, need: &Need) {
+    fn fill_missing(&self, d: &mut Decision, grants: &Grants, need: &Need, detail: Detail) {
+        if detail == Detail::Verdict {
+            return;
+        }
         let name = |&id: &u32| self.permissions[id as usize].to_string();
         d.missing_all_of
             .extend(need.all_of.iter().filter(|&&p| !grants.has(p)).map(name));

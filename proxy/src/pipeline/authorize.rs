@@ -98,8 +98,13 @@ impl Gateway {
             return Ok(false);
         };
         let method = session.req_header().method.as_str();
-        let decision = authz.decide(&principal.roles, method, &ctx.path, ctx.mcp.as_ref());
-        self.shadow_decide(ctx, &principal, method, &decision).await;
+        let (roles, presented) = (&principal.roles, ctx.presented.as_deref());
+        let (decision, shadow) =
+            authz.decide_shadowed(roles, presented, method, &ctx.path, ctx.mcp.as_ref());
+        if let Some(shadow) = shadow {
+            self.shadow_mismatch(ctx, &principal, method, &decision, &shadow)
+                .await;
+        }
         if decision.allowed {
             return Ok(false);
         }
