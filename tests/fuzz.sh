@@ -9,12 +9,13 @@ cd "$(dirname "$0")/../fuzz"
 
 seconds="${1:-20}"
 # Safe Rust's crashes are panics (including integer overflow, checked in these builds), which
-# need no sanitizer; without AddressSanitizer a target runs about twice as many inputs.
+# need no sanitizer; without AddressSanitizer each target runs more inputs in its time.
 flags=(--sanitizer none)
 cargo +nightly fuzz build "${flags[@]}"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for target in $(cargo +nightly fuzz list); do
+targets=$(cargo +nightly fuzz list)
+for target in $targets; do
     mkdir -p "$scratch/$target"
     echo "== $target (${seconds}s)"
     log="$scratch/$target.log"
@@ -26,4 +27,5 @@ for target in $(cargo +nightly fuzz list); do
     fi
     grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|DONE' "$log" || true
 done
-echo "fuzz: every target ran ${seconds}s without a crash"
+# The plain closing line CI reads: each target that ran its time without a crash passed.
+echo "fuzz: $(echo "$targets" | wc -w) passed, 0 failed"

@@ -72,11 +72,17 @@ fuzz_target!(|data: &[u8]| {
             URL_SAFE_NO_PAD.encode(claims)
         );
         let signature = fixture.pair.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
     };
     // A static key set never waits: the future is ready on its first poll.
     let mut verify = std::pin::pin!(fixture.verifier.verify(&token, NOW));
-    let Poll::Ready(result) = verify.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
+    let Poll::Ready(result) = verify
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    else {
         panic!("verification with a static key set waited");
     };
     if let Ok(principal) = result {

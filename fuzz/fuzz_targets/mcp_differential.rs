@@ -31,7 +31,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(core.tool.as_deref(), Some(tool.name.as_str()));
                 assert_eq!(core.operation, tool.operation);
             }
-            None => assert_eq!(core.tool, None, "the core calls a tool the gateway did not see"),
+            None => assert_eq!(
+                core.tool, None,
+                "the core calls a tool the gateway did not see"
+            ),
         }
     }
 });

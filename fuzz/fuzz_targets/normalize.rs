@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
             let upper = out.to_ascii_uppercase();
             assert!(!upper.contains("%2F") && !upper.contains("%5C"), "{out:?}");
         }
-        assert_eq!(normalize_path(out.as_bytes(), &opts).as_deref(), Ok(out.as_str()));
+        assert_eq!(
+            normalize_path(out.as_bytes(), &opts).as_deref(),
+            Ok(out.as_str())
+        );
     }
 });

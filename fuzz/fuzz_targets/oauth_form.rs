@@ -7,7 +7,14 @@ use mimir_proxy::authserver::form::Params;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(params) = Params::parse(data) {
-        for name in ["grant_type", "code", "redirect_uri", "client_id", "scope", ""] {
+        for name in [
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "client_id",
+            "scope",
+            "",
+        ] {
             assert!(params.get(name).is_none_or(|v| !v.is_empty()));
         }
     }
