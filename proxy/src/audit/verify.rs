@@ -142,7 +142,8 @@ fn verify_file(
                 ));
             }
             None => report.first_seq = Some(link.seq),
-            Some(p) if link.seq > p.seq + 1 => {
+            // Saturating: nothing can follow seq u64::MAX (the next branch says so).
+            Some(p) if link.seq > p.seq.saturating_add(1) => {
                 return Err(broken(
                     path,
                     number,
@@ -251,6 +252,16 @@ mod tests {
 
     fn records() -> impl Strategy<Value = Vec<String>> {
         prop::collection::vec("[ -~é]{0,12}", 3..8)
+    }
+
+    #[test]
+    fn a_record_after_the_last_sequence_number_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = Vec::new();
+        Chain::resume(Hasher::Sha256, u64::MAX - 1, chain::GENESIS.into())
+            .seal(br#"{"a":1"#, &mut file);
+        Chain::new(Hasher::Sha256).seal(br#"{"a":1"#, &mut file);
+        assert!(!verifies(dir.path(), &file));
     }
 
     proptest! {

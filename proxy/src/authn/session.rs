@@ -135,7 +135,8 @@ impl Sessions {
         if now >= data.exp {
             return Err(SessionError::Expired);
         }
-        if now >= data.seen + self.idle {
+        // Saturating: the times come from the cookie, which only this key can seal.
+        if now >= data.seen.saturating_add(self.idle) {
             return Err(SessionError::Idle);
         }
         if self.revoked.is_revoked(&Revoked::id(&data.csrf)) {
@@ -153,7 +154,7 @@ impl Sessions {
     /// cookie when the idle window should slide.
     pub fn principal(&self, mut data: SessionData, qualified_id: String, now: u64) -> Principal {
         let renew_after = RENEW_AFTER_SECONDS.min(self.idle / 2);
-        let refresh_cookie = (now >= data.seen + renew_after).then(|| {
+        let refresh_cookie = (now >= data.seen.saturating_add(renew_after)).then(|| {
             data.seen = now;
             let max_age = data.exp.saturating_sub(now);
             self.seal(
@@ -170,7 +171,7 @@ impl Sessions {
             method: AuthMethod::Session,
             issuer: Some(data.iss),
             key_id: None,
-            expires_at: Some(data.exp.min(data.seen + self.idle)),
+            expires_at: Some(data.exp.min(data.seen.saturating_add(self.idle))),
             issued_at: Some(data.iat),
             refresh_cookie,
             client: None,
@@ -236,6 +237,17 @@ mod tests {
             .unwrap()
             .value()
             .to_owned()
+    }
+
+    #[test]
+    fn times_at_the_end_of_u64_do_not_overflow() {
+        let s = sessions();
+        let json = r#"{"sub":"a","roles":[],"iss":"i","prov":"","iat":0,
+            "exp":18446744073709551615,"seen":18446744073709551615,"csrf":"t"}"#;
+        let data = s.open(&s.seal_value(SESSION_COOKIE, json), 1_000).unwrap();
+        let principal = s.principal(data, "a".into(), 1_000);
+        assert_eq!(principal.expires_at, Some(u64::MAX));
+        assert!(principal.refresh_cookie.is_none());
     }
 
     #[test]
