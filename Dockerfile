@@ -27,13 +27,16 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM ${RUNTIME_IMAGE}
 # ca-certificates: OIDC issuers, remote RBAC, audit webhooks over https. curl: health checks.
+# /var/lib/mimir/data, the core's default data directory, exists and belongs to uid 10001: a new
+# named volume mounted there (docker-compose.yml's core-data) takes its owner from the image, and
+# would otherwise belong to root, where the core cannot open its store.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 mimir \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/mimir --no-create-home \
         --shell /usr/sbin/nologin mimir \
-    && install -d -o 10001 -g 10001 -m 0750 /var/lib/mimir
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/mimir /var/lib/mimir/data
 COPY --from=builder /out/ /usr/local/bin/
 # Defaults; deployments mount their own (docker-compose.yml, the Kubernetes ConfigMap).
 COPY deploy/compose/policy.toml config/rbac.json config/routes.toml /etc/mimir/config/
