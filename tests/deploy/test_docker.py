@@ -34,8 +34,9 @@ from quickstart_doc import REPO, doc_blocks, under_ci
 DOCKER = os.environ.get("MIMIR_DOCKER", "/usr/bin/docker")
 IMAGE = "mimir-gate:local"
 BASE_IMAGES = ("mimir-local/rust:1-bookworm", "mimir-local/debian:bookworm-slim")
-# `release` builds in less than half the time of `dist`, the profile that ships (docs/deployment.md).
-PROFILE = os.environ.get("MIMIR_CARGO_PROFILE", "release")
+# The profile that ships; MIMIR_CARGO_PROFILE=release builds in less than half the time, for an
+# image whose size is not checked (docs/deployment.md).
+PROFILE = os.environ.get("MIMIR_CARGO_PROFILE", "dist")
 OVERRIDE = "tests/deploy/compose.embedded.yml"
 MAX_IMAGE_BYTES = 120 * 1000 * 1000
 HTTPS = "https://localhost:8443"
@@ -98,7 +99,7 @@ class Site:
         docker = bin_dir / "docker"
         docker.write_text(self.docker_shim())
         docker.chmod(0o755)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MIMIR_", "COMPOSE_", "DOCKER_"))} | {
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MIMIR_", "COMPOSE_"))} | {
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "COMPOSE_FILE": f"docker-compose.yml:{OVERRIDE}",
             "COMPOSE_PROJECT_NAME": self.project,
@@ -179,6 +180,7 @@ def site(engine, tmp_path_factory):
         started = time.monotonic()
         site.compose("build", timeout=3600)
         print(f"\nimage build ({PROFILE} profile): {time.monotonic() - started:.0f} s")
+        started = time.monotonic()
         try:
             out = site.sh(doc_blocks()["compose"], timeout=600)
         except AssertionError as failure:
@@ -188,6 +190,7 @@ def site(engine, tmp_path_factory):
         key = re.search(r"(mimir_\S+)\s*$", out)
         assert key, f"the quickstart's Compose block printed no API key:\n{out}"
         site.key = key.group(1)
+        print(f"quickstart Compose block (new volumes, image built): {time.monotonic() - started:.1f} s")
         yield site
     finally:
         done = run(["bash", "-c", "docker compose down --volumes --remove-orphans"], cwd=root, env=site.env,
@@ -197,17 +200,25 @@ def site(engine, tmp_path_factory):
 
 def test_the_image_is_small_and_carries_no_secret(site):
     size = json.loads(run([DOCKER, "image", "inspect", IMAGE]).stdout)[0]["Size"]
-    print(f"\nimage {IMAGE}: {size / 1e6:.1f} MB")
-    assert size <= MAX_IMAGE_BYTES, f"{IMAGE} is {size / 1e6:.1f} MB, over {MAX_IMAGE_BYTES / 1e6:.0f} MB"
+    print(f"\nimage {IMAGE} ({PROFILE} profile): {size / 1e6:.1f} MB")
+    if PROFILE == "dist":
+        assert size <= MAX_IMAGE_BYTES, f"{IMAGE} is {size / 1e6:.1f} MB, over {MAX_IMAGE_BYTES / 1e6:.0f} MB"
     # docs/deployment.md, "The image".
     version = run([DOCKER, "run", "--rm", "--network", "none", IMAGE, "mimir-proxy", "--version"]).stdout
     assert version.startswith("mimir-proxy "), version
-    # No key, certificate or password file outside the system's CA store; none of the build
-    # host's extra CAs (base-images.sh gives them to the build stage only).
-    found = run([DOCKER, "run", "--rm", "--network", "none", IMAGE, "find", "/", "-xdev", "(", "-name", "*.key",
-                 "-o", "-name", "*.pem", "-o", "-name", "*password*", "-o", "-path", "/usr/local/share/ca-certificates/*",
-                 ")", "-not", "-path", "/etc/ssl/certs/*", "-not", "-path", "/usr/share/ca-certificates/*"]).stdout
-    assert not found.strip(), f"secret-like files in the image:\n{found}"
+    # What the image adds is the two programs, the default configuration and an empty data
+    # directory: no key, no secret, no state.
+    listed = run([DOCKER, "run", "--rm", "--network", "none", "--user", "0", IMAGE, "find",
+                  "/usr/local", "/etc/mimir", "/var/lib/mimir", "-type", "f"]).stdout.split()
+    assert sorted(listed) == ["/etc/mimir/config/policy.toml", "/etc/mimir/config/rbac.json",
+                              "/etc/mimir/config/routes.toml", "/usr/local/bin/mimir-core",
+                              "/usr/local/bin/mimir-proxy"], listed
+    # No key or certificate file anywhere but the system's CA store, and none of the build host's
+    # extra CAs (base-images.sh gives them to the build stage only).
+    found = run([DOCKER, "run", "--rm", "--network", "none", "--user", "0", IMAGE, "find", "/", "-xdev", "-type", "f",
+                 "(", "-name", "*.key", "-o", "-name", "*.pem", "-o", "-name", "*.crt", "-o", "-name", "*.p12", ")",
+                 "-not", "-path", "/etc/ssl/certs/*", "-not", "-path", "/usr/share/ca-certificates/*"]).stdout
+    assert not found.strip(), f"key or certificate files in the image:\n{found}"
 
 
 def mcp_session(site: Site, body):
@@ -354,3 +365,5 @@ def test_sigterm_loses_no_audit_record_and_data_survives_a_new_up(site):
 
     found = mcp_session(site, body)
     assert found["node"]["properties"]["title"] == "in compose", found
+    # docs/deployment.md's check, in the running proxy: the chain goes on across the restart.
+    site.compose("exec", "proxy", "mimir-proxy", "audit", "verify", "/var/lib/mimir/audit/audit.log")
