@@ -34,7 +34,7 @@ from quickstart_doc import REPO, doc_blocks, under_ci
 DOCKER = os.environ.get("MIMIR_DOCKER", "/usr/bin/docker")
 IMAGE = "mimir-gate:local"
 BASE_IMAGES = ("mimir-local/rust:1-bookworm", "mimir-local/debian:bookworm-slim")
-# The profile that ships; MIMIR_CARGO_PROFILE=release builds in less than half the time, for an
+# The profile that ships; MIMIR_CARGO_PROFILE=release builds in about 60 % of the time, for an
 # image whose size is not checked (docs/deployment.md).
 PROFILE = os.environ.get("MIMIR_CARGO_PROFILE", "dist")
 OVERRIDE = "tests/deploy/compose.embedded.yml"
