@@ -179,7 +179,7 @@ def site(engine, tmp_path_factory):
         # finds every layer cached.
         started = time.monotonic()
         site.compose("build", timeout=3600)
-        print(f"\nimage build ({PROFILE} profile): {time.monotonic() - started:.0f} s")
+        site.measured = [f"image build ({PROFILE} profile): {time.monotonic() - started:.0f} s"]
         started = time.monotonic()
         try:
             out = site.sh(doc_blocks()["compose"], timeout=600)
@@ -190,7 +190,7 @@ def site(engine, tmp_path_factory):
         key = re.search(r"(mimir_\S+)\s*$", out)
         assert key, f"the quickstart's Compose block printed no API key:\n{out}"
         site.key = key.group(1)
-        print(f"quickstart Compose block (new volumes, image built): {time.monotonic() - started:.1f} s")
+        site.measured.append(f"quickstart Compose block, new volumes, to the first HTTPS answer: {time.monotonic() - started:.1f} s")
         yield site
     finally:
         done = run(["bash", "-c", "docker compose down --volumes --remove-orphans"], cwd=root, env=site.env,
@@ -198,9 +198,15 @@ def site(engine, tmp_path_factory):
         assert done.returncode == 0, done.stderr
 
 
-def test_the_image_is_small_and_carries_no_secret(site):
+def report(capsys, *lines) -> None:
+    """Measurements go to the terminal even when pytest captures output."""
+    with capsys.disabled():
+        print("".join(f"\n{line}" for line in lines))
+
+
+def test_the_image_is_small_and_carries_no_secret(site, capsys):
     size = json.loads(run([DOCKER, "image", "inspect", IMAGE]).stdout)[0]["Size"]
-    print(f"\nimage {IMAGE} ({PROFILE} profile): {size / 1e6:.1f} MB")
+    report(capsys, *site.measured, f"image {IMAGE} ({PROFILE} profile): {size / 1e6:.1f} MB")
     if PROFILE == "dist":
         assert size <= MAX_IMAGE_BYTES, f"{IMAGE} is {size / 1e6:.1f} MB, over {MAX_IMAGE_BYTES / 1e6:.0f} MB"
     # docs/deployment.md, "The image".
@@ -331,7 +337,7 @@ def audit_records(site: Site) -> list:
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-def test_sigterm_loses_no_audit_record_and_data_survives_a_new_up(site):
+def test_sigterm_loses_no_audit_record_and_data_survives_a_new_up(site, capsys):
     if not hasattr(site, "node_id"):
         pytest.fail("no node was created through MCP (test_an_mcp_tool_answers_through_the_published_https_port)")
     marker = f"sigterm-{uuid.uuid4().hex[:12]}"
@@ -358,7 +364,7 @@ def test_sigterm_loses_no_audit_record_and_data_survives_a_new_up(site):
     started = time.monotonic()
     site.compose("up", "-d", timeout=300)
     site.wait_healthy()
-    print(f"\n`docker compose up -d` to healthy (volumes kept): {time.monotonic() - started:.1f} s")
+    report(capsys, f"`docker compose up -d` to all services healthy, volumes kept: {time.monotonic() - started:.1f} s")
 
     async def body(client):
         return await tool(client, "memory_node", {"operation": "get", "id": site.node_id})
