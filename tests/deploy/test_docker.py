@@ -87,7 +87,7 @@ class Site:
 
     def __init__(self, root: pathlib.Path):
         self.root = root
-        self.project = f"mimirtest{uuid.uuid4().hex[:8]}"
+        self.project = f"{PROJECT_PREFIX}{uuid.uuid4().hex[:8]}"
         files = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO).stdout
         for name in filter(None, files.split("\0")):
             source = REPO / name
@@ -168,8 +168,23 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+PROJECT_PREFIX = "mimirtest"
+
+
+def remove_leftovers() -> None:
+    """What a run killed before its `down` left: its containers start again with the engine
+    (`restart: unless-stopped`) and would hold port 8443."""
+    for listing, remove in ((["container", "ls", "--all", "--format", "{{.Names}}"], ["container", "rm", "--force"]),
+                            (["network", "ls", "--format", "{{.Name}}"], ["network", "rm"]),
+                            (["volume", "ls", "--format", "{{.Name}}"], ["volume", "rm"])):
+        ours = [name for name in run([DOCKER, *listing]).stdout.split() if name.startswith(PROJECT_PREFIX)]
+        if ours:
+            run([DOCKER, *remove, *ours])
+
+
 @pytest.fixture(scope="module")
 def site(engine, tmp_path_factory):
+    remove_leftovers()
     assert not port_open(8443), "something already listens on port 8443, which docker-compose.yml publishes"
     root = tmp_path_factory.mktemp("compose") / "checkout"
     root.mkdir()
