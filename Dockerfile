@@ -17,7 +17,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY core core
 COPY proxy proxy
-# What ships is `dist` (fat LTO); `release` builds in less than half the time (docs/deployment.md).
+# What ships is `dist` (fat LTO); `release` builds in about 60 % of the time (docs/deployment.md).
 ARG CARGO_PROFILE=dist
 # Cache mounts: the crates and the build output stay between builds, so a rebuild is incremental.
 # The image gets the binaries without symbols and debug information (150 MB of the 185 MB that
