@@ -16,9 +16,9 @@ from quickstart_doc import DOC, REPO, Quickstart, apply_toml, doc_blocks, under_
 from quickstart_nginx import Nginx, nginx_bin
 
 # Blocks these tests run, and blocks exercised elsewhere: `build` is the test command's own
-# `cargo build` (debug binaries); `compose` by tests/deploy/test_compose.py (make-secrets.sh,
-# `docker-compose config`; no engine runs here); `kubernetes` by tests/deploy/manifests_test.go
-# (kustomize build of base and webhook, strict API decoding, Pod Security restricted).
+# `cargo build` (debug binaries); `compose` is run as written on a Docker engine by
+# tests/deploy/test_docker.py; `kubernetes` by tests/deploy/manifests_test.go (kustomize build of
+# base and webhook, strict API decoding, Pod Security restricted; no cluster runs here).
 RUN_HERE = {"gate", "first-requests", "api-key", "audit-verify", "neo4j-password", "neo4j-migrate",
             "neo4j-gate", "oidc-policy", "oidc-check", "oidc-gate", "oidc-requests", "nginx-policy",
             "nginx-install", "nginx-requests"}
