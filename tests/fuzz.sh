@@ -25,7 +25,9 @@ for target in $targets; do
         echo "fuzz target $target crashed (input in fuzz/artifacts/$target/)" >&2
         exit 1
     fi
-    grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|DONE' "$log" || true
+    # libFuzzer's last status line (coverage, features, corpus) and its final statistics.
+    grep -E '^#[0-9]+' "$log" | tail -n 1 || true
+    grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
 done
 # The plain closing line CI reads: each target that ran its time without a crash passed.
 echo "fuzz: $(echo "$targets" | wc -w) passed, 0 failed"
