@@ -4,9 +4,11 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ServerApp};
+use pingora::listeners::tls::Acceptor;
 use pingora::protocols::http::v1::server::HttpSession as HttpSessionV1;
 use pingora::protocols::http::v2::server::default_h2_options;
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::{Stream, ALPN};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
@@ -28,13 +30,14 @@ use crate::config::ProxyConfig;
 use crate::keys::devcert;
 use crate::pipeline::limits::Traffic;
 use crate::pipeline::malformed_head::{self, Refusal};
-use crate::pipeline::request_head;
+use crate::pipeline::request_head::{self, NoHead};
 use crate::pipeline::state::Gateway;
 use crate::settings::ProcessEnv;
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
 use crate::traffic::connlimit::{Busy, ConnectionGate, Slots};
 use crate::traffic::ipfilter::IpFilter;
+use crate::traffic::refusals::{Refusals, Refused};
 use crate::traffic::source::SourceKeys;
 use crate::traffic::{spawn_sweeper, Limiter};
 
@@ -92,12 +95,17 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
     let trusted = &config.headers.trusted_proxies;
     let connections = &config.traffic.connections;
     let sources = SourceKeys::new(config.traffic.ipv6_prefix);
+    let refusals = Arc::new(Refusals::new(
+        sources,
+        config.traffic.max_keys,
+        metrics.clone(),
+        audit.clone(),
+    ));
     let gate = Arc::new(ConnectionGate::new(
         &config.traffic,
         Arc::new(ip_filter()),
         trusted,
-        metrics.clone(),
-        audit.clone(),
+        refusals.clone(),
     ));
     spawn_sweeper(&gate, sweep_every);
     let traffic = Traffic::new(
@@ -153,14 +161,13 @@ pub fn run(config: ProxyConfig) -> anyhow::Result<()> {
             max_head_bytes: config.limits.max_header_bytes.saturating_mul(2),
             connections: Slots::new(connections.max_per_ip, trusted, sources),
             refusal,
+            refusals,
+            tls: tls::listener_acceptor(&config.tls, &cert)?,
         },
     );
     gateway.set_connection_filter(gate);
-    gateway.add_tls_with_settings(
-        &config.server.listen.to_string(),
-        None,
-        tls::listener_settings(&config.tls, &cert)?,
-    );
+    // TCP: the handler completes the TLS handshake (tls/mod.rs says why).
+    gateway.add_tcp(&config.server.listen.to_string());
     server.add_service(gateway);
 
     if let Some(addr) = config.server.http_redirect_listen {
@@ -290,9 +297,12 @@ impl ReloadHook for AuditReloads {
 
 /// The gateway's connection handler: pingora's own, except that
 /// - each connection holds one of its peer address's `traffic.connections.max_per_ip` slots
-///   while it is open (beyond that it is closed at once);
+///   while it is open (beyond that it is closed at once, before the TLS handshake);
+/// - it completes the TLS handshake, within `limits.client_header_timeout_seconds`;
 /// - an HTTP/1 connection gets `limits.client_header_timeout_seconds` for each whole request
 ///   head, idle keep-alive time included ([`request_head`]); a slower client is disconnected.
+///
+/// Both closes, and a head too large to wait for, are reported as [`Refusals`].
 ///
 /// HTTP/2 is handed over unchanged (`h2_idle_timeout` bounds it).
 struct ClientTimeouts<A> {
@@ -301,6 +311,8 @@ struct ClientTimeouts<A> {
     max_head_bytes: usize,
     connections: Arc<Slots>,
     refusal: Refusal,
+    refusals: Arc<Refusals>,
+    tls: Acceptor,
 }
 
 #[async_trait]
@@ -320,12 +332,13 @@ where
             Some(ip) => match self.connections.acquire(ip) {
                 Some(slot) => Some(slot),
                 None => {
-                    tracing::debug!(peer = %ip, "connection closed: too many open connections");
+                    self.refusals.report(ip, Refused::OpenConnections).await;
                     return None;
                 }
             },
             None => None,
         };
+        let stream = self.handshake(stream, peer).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return ServerApp::process_new(&self.proxy, stream, shutdown).await;
         }
@@ -333,11 +346,22 @@ where
         loop {
             let mut shutting_down = shutdown.clone();
             let head = tokio::select! {
-                head = request_head::read(&mut stream, self.head_deadline(), self.max_head_bytes) => head,
+                head = request_head::read(&mut stream, self.head_deadline(), self.max_head_bytes) => Some(head),
                 // Idle connections are dropped at shutdown, as pingora does.
                 _ = shutting_down.changed() => None,
             };
-            let head = head?;
+            let head = match head {
+                Some(Ok(head)) => head,
+                Some(Err(NoHead::Ended)) | None => return None,
+                Some(Err(NoHead::TooSlow)) => {
+                    self.refused(peer, Refused::HeaderTimeout).await;
+                    return None;
+                }
+                Some(Err(NoHead::TooLarge)) => {
+                    self.refused(peer, Refused::HeadTooLarge).await;
+                    return None;
+                }
+            };
             if malformed_head::may_be_refused(&head) {
                 if let Some(reason) = malformed_head::pingora_refusal(&head).await {
                     self.refusal.answer(stream, peer, &head, &reason).await;
@@ -365,5 +389,35 @@ where
 impl<A> ClientTimeouts<A> {
     fn head_deadline(&self) -> Duration {
         Duration::from_secs(self.header_timeout_seconds)
+    }
+
+    /// The TLS handshake on the accepted TCP stream; `None` when it fails (logged at debug:
+    /// clients that give up and scanners are common) or takes longer than the header timeout
+    /// (a refusal).
+    async fn handshake(&self, stream: Stream, peer: Option<std::net::IpAddr>) -> Option<Stream> {
+        let tcp = match stream.into_any().downcast::<L4Stream>() {
+            Ok(tcp) => *tcp,
+            Err(_) => {
+                tracing::error!("the gateway listener accepted a stream that is not TCP");
+                return None;
+            }
+        };
+        match tokio::time::timeout(self.head_deadline(), self.tls.tls_handshake(tcp)).await {
+            Ok(Ok(tls)) => Some(Box::new(tls)),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                self.refused(peer, Refused::HandshakeTimeout).await;
+                None
+            }
+        }
+    }
+
+    async fn refused(&self, peer: Option<std::net::IpAddr>, refused: Refused) {
+        if let Some(peer) = peer {
+            self.refusals.report(peer, refused).await;
+        }
     }
 }

@@ -103,6 +103,42 @@ async fn tls_versions_and_alpn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_cipher_suite_order_wins() {
+    use rustls::crypto::ring::cipher_suite::*;
+    let upstream = Upstream::start().await;
+    let proxy = Proxy::start(Options::new(&upstream)).await;
+    // The client prefers ChaCha20, then AES-128; the server's first choice is AES-256.
+    let client_order = vec![
+        TLS13_CHACHA20_POLY1305_SHA256,
+        TLS13_AES_128_GCM_SHA256,
+        TLS13_AES_256_GCM_SHA384,
+        TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    ];
+    for version in [&TLS12, &TLS13] {
+        let tls = tls_connect_preferring(
+            proxy.addr,
+            &[proxy.ca()],
+            &[version],
+            &[b"http/1.1"],
+            None,
+            client_order.clone(),
+        )
+        .await
+        .unwrap();
+        let suite = format!(
+            "{:?}",
+            tls.get_ref().1.negotiated_cipher_suite().unwrap().suite()
+        );
+        assert!(suite.contains("AES_256_GCM"), "{version:?}: {suite}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofed_identity_and_forwarding_headers_are_replaced() {
     let upstream = Upstream::start().await;
     let proxy = Proxy::start(Options::new(&upstream)).await;

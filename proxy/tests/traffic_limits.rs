@@ -152,18 +152,21 @@ async fn open_connections_per_peer() {
     let mut b = connect().await.unwrap();
     assert_eq!(request_on(&mut a).await, Some(200));
     assert_eq!(request_on(&mut b).await, Some(200));
-    // The handshake completes before the count is known; the connection is closed unanswered.
-    let mut c = connect().await.unwrap();
-    assert_eq!(request_on(&mut c).await, None, "a third open connection");
+    // A third is closed before its TLS handshake, and counted.
+    assert!(connect().await.is_err(), "a third open connection");
+    proxy
+        .metrics(&["mimir_proxy_connections_refused_total{reason=\"open_connections\"} 1"])
+        .await;
 
     drop(a);
     // The closed connection's slot comes back once the proxy notices the close.
     let mut served = None;
     for _ in 0..100 {
-        let mut d = connect().await.unwrap();
-        served = request_on(&mut d).await;
-        if served.is_some() {
-            break;
+        if let Ok(mut d) = connect().await {
+            served = request_on(&mut d).await;
+            if served.is_some() {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -247,6 +250,9 @@ async fn trickled_request_heads_are_cut_off() {
     }
     assert!(closed, "a trickling client kept its connection");
     assert_eq!(upstream.hits(), 0);
+    proxy
+        .metrics(&["mimir_proxy_connections_refused_total{reason=\"header_timeout\"} 1"])
+        .await;
     // Prompt clients are unaffected.
     let resp = proxy.client().get(proxy.url("/echo")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

@@ -191,7 +191,7 @@ impl Metrics {
         let connections_refused = IntCounterVec::new(
             Opts::new(
                 "mimir_proxy_connections_refused_total",
-                "Connections closed before the TLS handshake, by reason (ip_list, accept_rate)",
+                "Connections closed without an answer, by reason (ip_list, accept_rate, open_connections, handshake_timeout, header_timeout, head_too_large)",
             ),
             &["reason"],
         )?;
@@ -250,7 +250,7 @@ impl Metrics {
         self.bruteforce_blocks.with_label_values(&[target]).inc();
     }
 
-    /// A connection closed before the TLS handshake; `reason` is `ip_list` or `accept_rate`.
+    /// A connection closed without an answer; `reason` is a [`Refused`](crate::traffic::refusals::Refused) label.
     pub fn connection_refused(&self, reason: &'static str) {
         self.connections_refused.with_label_values(&[reason]).inc();
     }

@@ -9,30 +9,48 @@ use pingora::protocols::Stream;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
-/// Reads until the end of the request head. `None`: the deadline passed, the client closed or
-/// failed, or more than `max_bytes` arrived without the head ending; the caller closes the
-/// connection without an answer.
-pub async fn read(stream: &mut Stream, deadline: Duration, max_bytes: usize) -> Option<BytesMut> {
+/// Why no request head was read; the caller closes the connection without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoHead {
+    /// The client closed or failed, or sent nothing before the deadline (an idle keep-alive
+    /// connection ends this way).
+    Ended,
+    /// The deadline passed with a head begun: a slow client.
+    TooSlow,
+    /// More than `max_bytes` arrived without the head ending.
+    TooLarge,
+}
+
+/// Reads until the end of the request head.
+pub async fn read(
+    stream: &mut Stream,
+    deadline: Duration,
+    max_bytes: usize,
+) -> Result<BytesMut, NoHead> {
     let mut buf = BytesMut::with_capacity(4096);
     let reading = async {
         let mut scanned = 0;
         loop {
             match stream.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return false,
+                Ok(0) | Err(_) => return Err(NoHead::Ended),
                 Ok(_) => {}
             }
             if head_complete(&buf, scanned) {
-                return true;
+                return Ok(());
             }
             if buf.len() > max_bytes {
-                return false;
+                return Err(NoHead::TooLarge);
             }
             scanned = buf.len();
         }
     };
-    match tokio::time::timeout(deadline, reading).await {
-        Ok(true) => Some(buf),
-        Ok(false) | Err(_) => None,
+    let outcome = tokio::time::timeout(deadline, reading).await;
+    match outcome {
+        Ok(Ok(())) => Ok(buf),
+        Ok(Err(end)) => Err(end),
+        // Line breaks alone are what parsers skip between requests: still idle.
+        Err(_) if buf.iter().all(|b| matches!(b, b'\r' | b'\n')) => Err(NoHead::Ended),
+        Err(_) => Err(NoHead::TooSlow),
     }
 }
 

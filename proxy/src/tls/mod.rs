@@ -1,10 +1,12 @@
 //! TLS policy: what the listener accepts, how it finds its certificate, and how the proxy
 //! talks TLS to the upstream when asked to.
 //!
-//! pingora 0.9's rustls listener builds its `ServerConfig` itself (TLS 1.2 + 1.3 from the
-//! process-wide rustls `CryptoProvider`) but accepts a custom `ResolvesServerCert` and
-//! `ClientCertVerifier`. So the cipher policy is pinned by installing our provider before
-//! pingora installs its default, and hot reload goes through the resolver in [`reload`].
+//! pingora 0.9's TLS listener builds its rustls `ServerConfig` itself and offers no way to make
+//! the server's cipher-suite order win over the client's. So the gateway listens on plain TCP
+//! and completes the handshake in its connection handler (`server.rs`) with an [`Acceptor`]
+//! built here from our own `ServerConfig`: TLS 1.2 + 1.3 with [`crypto_provider`]'s suites in
+//! its order, the reloadable certificate resolver of [`reload`], ALPN h2 + http/1.1, optional
+//! mTLS. Our provider is also installed as the process default for what pingora builds itself.
 //!
 //! Uses `config` (`[tls]`, `[upstream]`), `request` (`Host` of the redirect listener) and `admin`
 //! metrics; the development certificate it may generate is `keys::devcert`.
@@ -14,12 +16,12 @@ pub mod reload;
 use anyhow::{bail, ensure, Context};
 use async_trait::async_trait;
 use pingora::apps::http_app::ServeHttp;
-use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::tls::Acceptor;
 use pingora::protocols::http::ServerSession;
 use pingora::utils::tls::{parse_x509, CertKey, WrappedX509};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CipherSuite, RootCertStore};
+use rustls::{CipherSuite, RootCertStore, ServerConfig};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -50,24 +52,27 @@ pub fn install_crypto_provider() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Listener settings: certificate from the reloadable resolver, ALPN h2 + http/1.1, optional mTLS.
-pub fn listener_settings(
-    cfg: &TlsConfig,
-    cert: &Arc<ReloadableCert>,
-) -> anyhow::Result<TlsSettings> {
-    // The paths are unused: with a resolver set, pingora takes the certificate from it.
-    let mut settings = TlsSettings::intermediate("", "")?;
-    settings.set_cert_resolver(cert.clone());
-    if let Some(ca) = &cfg.client_ca {
-        let roots = Arc::new(load_roots(ca)?);
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(roots, Arc::new(crypto_provider()))
+/// The listener's TLS: certificate from the reloadable resolver, ALPN h2 + http/1.1, optional
+/// mTLS, and the server's cipher-suite preference over the client's.
+pub fn listener_acceptor(cfg: &TlsConfig, cert: &Arc<ReloadableCert>) -> anyhow::Result<Acceptor> {
+    let provider = Arc::new(crypto_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .context("TLS protocol versions")?;
+    let builder = match &cfg.client_ca {
+        Some(ca) => {
+            let roots = Arc::new(load_roots(ca)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
                 .build()
                 .with_context(|| format!("client CA {}", ca.display()))?;
-        settings.set_client_cert_verifier(verifier);
-    }
-    settings.enable_h2();
-    Ok(settings)
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(cert.clone());
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
+    Ok(Acceptor::from_server_config(Arc::new(config)))
 }
 
 /// The `Strict-Transport-Security` value, `None` when disabled (`hsts_max_age = 0`).

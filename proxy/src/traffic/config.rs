@@ -146,7 +146,7 @@ pub struct IpRules {
 pub struct ConnectionLimits {
     /// New TCP connections from one peer address (checked before the TLS handshake).
     pub accept_per_ip: Option<Rate>,
-    /// Open connections from one peer address (after the TLS handshake); 0 means no limit.
+    /// Open connections from one peer address (from the accept); 0 means no limit.
     pub max_per_ip: u32,
     /// Requests in flight at once from one client IP (429 beyond); 0 means no limit.
     pub max_in_flight_per_ip: u32,
@@ -233,7 +233,8 @@ impl Default for TrafficConfig {
 impl Default for ConnectionLimits {
     fn default() -> Self {
         Self {
-            accept_per_ip: Some(Rate::new(600, Period::Minute, 100)),
+            // Above the per-IP request rate: one request per connection meets the 429 first.
+            accept_per_ip: Some(Rate::new(1200, Period::Minute, 250)),
             max_per_ip: 256,
             max_in_flight_per_ip: 256,
             max_in_flight: 10_000,

@@ -5,10 +5,7 @@
 //! - [`ConnectionGate`] (the connection filter): the global IP lists for peers that are not
 //!   trusted proxies, and a GCRA rate of new connections per peer address. Refused connections
 //!   are closed without a byte sent (answering would cost the TLS handshake the rate is there to
-//!   spare), so they are made visible on the proxy's side instead: every refusal is counted in
-//!   `mimir_proxy_connections_refused_total`, and the first refusal of a source between two
-//!   sweeps is logged and audited (`ip-denied`, or `rate-limited` with limit `accept-per-ip`),
-//!   which bounds the records a flood can cause.
+//!   spare) and reported through [`Refusals`].
 //! - [`Slots`] per address, held by guards that are released on drop, whatever way the holder
 //!   ends: open connections per peer address (taken by the connection handler in `server.rs`
 //!   for the connection's lifetime) and requests in flight per client IP (taken by the gateway
@@ -19,15 +16,14 @@
 //! and those clients are limited per request on the address the proxy forwards. Every limit
 //! here counts an IPv6 address by its network ([`SourceKeys`]).
 
-use crate::admin::metrics::Metrics;
-use crate::audit::{Audit, AuditEvent};
 use crate::request::forwarded::canonical_ip;
 use crate::traffic::config::TrafficConfig;
 use crate::traffic::ipfilter::IpFilter;
 use crate::traffic::local::{Bucket, Outcome};
+use crate::traffic::refusals::{Refusals, Refused};
 use crate::traffic::source::SourceKeys;
 use ipnet::IpNet;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -37,36 +33,10 @@ pub struct ConnectionGate {
     accept: Option<AcceptRate>,
     trusted_proxies: Vec<IpNet>,
     sources: SourceKeys,
-    metrics: Arc<Metrics>,
-    audit: Audit,
-    /// Sources refused since the last sweep: logged and audited once each.
-    reported: Mutex<HashSet<IpAddr>>,
+    refusals: Arc<Refusals>,
 }
 
-/// Why a connection was closed before the TLS handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refused {
-    IpList,
-    AcceptRate,
-}
-
-impl Refused {
-    fn label(self) -> &'static str {
-        match self {
-            Self::IpList => "ip_list",
-            Self::AcceptRate => "accept_rate",
-        }
-    }
-
-    fn audit_event(self, peer: IpAddr) -> AuditEvent {
-        match self {
-            Self::IpList => AuditEvent::ip_denied(peer),
-            Self::AcceptRate => AuditEvent::rate_limited(Some(peer), None, "accept-per-ip"),
-        }
-    }
-}
-
-/// pingora's filter trait requires `Debug`; the metrics and audit handles are not.
+/// pingora's filter trait requires `Debug`; the refusal reporter is not.
 impl std::fmt::Debug for ConnectionGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectionGate")
@@ -90,8 +60,7 @@ impl ConnectionGate {
         cfg: &TrafficConfig,
         ip_filter: Arc<IpFilter>,
         trusted_proxies: &[IpNet],
-        metrics: Arc<Metrics>,
-        audit: Audit,
+        refusals: Arc<Refusals>,
     ) -> Self {
         let max_keys = cfg.max_keys;
         Self {
@@ -102,9 +71,7 @@ impl ConnectionGate {
                 .map(|r| AcceptRate(Bucket::new(r.quota(), max_keys, Default::default()))),
             trusted_proxies: trusted_proxies.to_vec(),
             sources: SourceKeys::new(cfg.ipv6_prefix),
-            metrics,
-            audit,
-            reported: Mutex::new(HashSet::new()),
+            refusals,
         }
     }
 
@@ -125,37 +92,12 @@ impl ConnectionGate {
         }
     }
 
-    /// Counts a refusal; the first of its source since the last sweep is logged and audited.
-    async fn report(&self, peer: IpAddr, refused: Refused) {
-        self.metrics.connection_refused(refused.label());
-        let source = self.sources.of(canonical_ip(peer));
-        let first = self
-            .reported
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(source);
-        if !first {
-            return;
-        }
-        tracing::warn!(
-            peer = %peer,
-            reason = refused.label(),
-            "connections refused before TLS (logged once per source until the next sweep)"
-        );
-        if self.audit.record(refused.audit_event(peer)).await.is_err() {
-            tracing::error!(peer = %peer, "audit log unavailable: refused connection not recorded");
-        }
-    }
-
     /// Drops idle peers from the accept-rate table, and starts a new reporting window.
     pub fn sweep(&self) {
         if let Some(AcceptRate(bucket)) = &self.accept {
             bucket.sweep();
         }
-        self.reported
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.refusals.sweep();
     }
 }
 
@@ -175,7 +117,7 @@ impl pingora_core::listeners::ConnectionFilter for ConnectionGate {
         match self.admits(addr.ip()) {
             Ok(()) => true,
             Err(refused) => {
-                self.report(addr.ip(), refused).await;
+                self.refusals.report(addr.ip(), refused).await;
                 false
             }
         }
@@ -319,8 +261,14 @@ mod tests {
         cfg.connections.accept_per_ip = Some(Rate::new(1, Period::Minute, 2));
         let filter = Arc::new(IpFilter::new(&cfg, &[]));
         let trusted: IpNet = "10.0.0.0/8".parse().unwrap();
-        let metrics = Arc::new(Metrics::new(&Default::default()).unwrap());
-        let gate = ConnectionGate::new(&cfg, filter, &[trusted], metrics, Audit::disabled());
+        let metrics = Arc::new(crate::admin::metrics::Metrics::new(&Default::default()).unwrap());
+        let refusals = Refusals::new(
+            SourceKeys::default(),
+            10,
+            metrics,
+            crate::audit::Audit::disabled(),
+        );
+        let gate = ConnectionGate::new(&cfg, filter, &[trusted], Arc::new(refusals));
         assert_eq!(
             gate.admits("203.0.113.5".parse().unwrap()),
             Err(Refused::IpList)

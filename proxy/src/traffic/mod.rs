@@ -1,6 +1,7 @@
 //! Traffic controls: rate limits (GCRA) per client IP, per user, per API key, per route group
 //! and per MCP tool, in memory (governor) or shared by all replicas in Redis; IP allow/deny lists
-//! ([`ipfilter`]); connection and in-flight limits ([`connlimit`]); brute-force blocks
+//! ([`ipfilter`]); connection and in-flight limits ([`connlimit`]) and the reporting of the
+//! connections they close ([`refusals`]); brute-force blocks
 //! ([`bruteforce`]). See docs/traffic-controls.md.
 //!
 //! The gateway calls [`Limiter::check_ip`] before authentication (a flood of bad credentials
@@ -24,6 +25,7 @@ pub mod headers;
 pub mod ipfilter;
 pub mod local;
 pub mod redis;
+pub mod refusals;
 pub mod source;
 
 use config::{OnError, Rate, TrafficConfig};

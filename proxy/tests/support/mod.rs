@@ -497,13 +497,29 @@ pub async fn tls_connect(
     alpn: &[&[u8]],
     client_auth: ClientAuth<'_>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    let suites = rustls::crypto::ring::default_provider().cipher_suites;
+    tls_connect_preferring(addr, cas, versions, alpn, client_auth, suites).await
+}
+
+/// [`tls_connect`] offering `suites`, in that order of preference.
+pub async fn tls_connect_preferring(
+    addr: SocketAddr,
+    cas: &[PathBuf],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+    client_auth: ClientAuth<'_>,
+    suites: Vec<rustls::SupportedCipherSuite>,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let mut roots = RootCertStore::empty();
     for ca in cas {
         for cert in CertificateDer::pem_file_iter(ca).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::CryptoProvider {
+        cipher_suites: suites,
+        ..rustls::crypto::ring::default_provider()
+    });
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
