@@ -20,4 +20,4 @@ export MIMIR_PROXY_BIN="$PWD/target/debug/mimir-proxy"
 cargo test --workspace --all-targets
 # Kubernetes manifests: kustomize build + strict decoding + Pod Security restricted checks.
 (cd tests/deploy && go test -count=1 ./...)
-python3 -m pytest -q tests/mcp tests/browser tests/deploy
+python3 -m pytest -q tests/mcp tests/browser tests/deploy tests/exhaustion

@@ -14,6 +14,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ use crate::settings::ProcessEnv;
 use crate::tls::reload::{CertReloader, ReloadableCert};
 use crate::tls::{self, HttpsRedirect};
 use crate::traffic::connlimit::{Busy, ConnectionGate, Slots};
+use crate::traffic::h2_control::ControlFrameLimit;
 use crate::traffic::ipfilter::IpFilter;
 use crate::traffic::refusals::{Refusals, Refused};
 use crate::traffic::source::SourceKeys;
@@ -304,7 +306,8 @@ impl ReloadHook for AuditReloads {
 ///
 /// Both closes, and a head too large to wait for, are reported as [`Refusals`].
 ///
-/// HTTP/2 is handed over unchanged (`h2_idle_timeout` bounds it).
+/// HTTP/2 is handed over with a control-frame budget ([`ControlFrameLimit`]);
+/// `h2_idle_timeout` bounds its idle time.
 struct ClientTimeouts<A> {
     proxy: Arc<A>,
     header_timeout_seconds: u64,
@@ -340,7 +343,12 @@ where
         };
         let stream = self.handshake(stream, peer).await?;
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+            let (stream, flooded) = ControlFrameLimit::wrap(stream);
+            let reused = ServerApp::process_new(&self.proxy, stream, shutdown).await;
+            if flooded.load(Ordering::Relaxed) {
+                self.refused(peer, Refused::H2ControlFlood).await;
+            }
+            return reused;
         }
         let (mut stream, mut settings) = (stream, None);
         loop {

@@ -191,7 +191,7 @@ impl Metrics {
         let connections_refused = IntCounterVec::new(
             Opts::new(
                 "mimir_proxy_connections_refused_total",
-                "Connections closed without an answer, by reason (ip_list, accept_rate, open_connections, handshake_timeout, header_timeout, head_too_large)",
+                "Connections closed without an answer, by reason (ip_list, accept_rate, open_connections, handshake_timeout, header_timeout, head_too_large, h2_control_flood)",
             ),
             &["reason"],
         )?;

@@ -1,7 +1,8 @@
 //! Traffic controls: rate limits (GCRA) per client IP, per user, per API key, per route group
 //! and per MCP tool, in memory (governor) or shared by all replicas in Redis; IP allow/deny lists
 //! ([`ipfilter`]); connection and in-flight limits ([`connlimit`]) and the reporting of the
-//! connections they close ([`refusals`]); brute-force blocks
+//! connections they close ([`refusals`]); HTTP/2 control-frame budgets ([`h2_control`]);
+//! brute-force blocks
 //! ([`bruteforce`]). See docs/traffic-controls.md.
 //!
 //! The gateway calls [`Limiter::check_ip`] before authentication (a flood of bad credentials
@@ -21,6 +22,7 @@ pub mod bruteforce;
 pub mod config;
 pub mod connlimit;
 pub mod groups;
+pub mod h2_control;
 pub mod headers;
 pub mod ipfilter;
 pub mod local;

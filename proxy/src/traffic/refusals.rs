@@ -27,6 +27,8 @@ pub enum Refused {
     HeaderTimeout,
     /// A request head still unfinished past twice `limits.max_header_bytes`.
     HeadTooLarge,
+    /// An HTTP/2 connection over its control-frame budget (`h2_control`).
+    H2ControlFlood,
 }
 
 impl Refused {
@@ -38,6 +40,7 @@ impl Refused {
             Self::HandshakeTimeout => "handshake_timeout",
             Self::HeaderTimeout => "header_timeout",
             Self::HeadTooLarge => "head_too_large",
+            Self::H2ControlFlood => "h2_control_flood",
         }
     }
 
@@ -49,6 +52,7 @@ impl Refused {
             Self::HandshakeTimeout => "tls-handshake-timeout",
             Self::HeaderTimeout => "client-header-timeout",
             Self::HeadTooLarge => "max-header-bytes",
+            Self::H2ControlFlood => "h2-control-frames",
         };
         AuditEvent::rate_limited(Some(peer), None, limit)
     }
