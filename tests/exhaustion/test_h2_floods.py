@@ -114,6 +114,8 @@ def stream_flood(gateway):
             h2.send(b"".join(h2.headers(2 * i + 1, fields, end_stream=False) for i in range(1000)))
             stats["streams"] += 1000
         stop.wait()
+        for h2 in clients:
+            h2.poll()
         stats["closed_by_server"] = sum(h2.closed.is_set() for h2 in clients)
         for h2 in clients:
             h2.close()
