@@ -8,7 +8,8 @@ import time
 import pytest
 from hyperframe.frame import PingFrame, RstStreamFrame, SettingsFrame
 
-from .harness import PROBE_PATH, under_attack
+from .harness import under_attack
+from .probe import PROBE_PATH
 from .h2_frames import H2, continuation, request_fields
 
 

@@ -8,8 +8,13 @@ import time
 
 import pytest
 
-from .harness import Probe
 from .h2_frames import H2, data, request_fields
+
+
+@pytest.fixture
+def gateway(relayed_gateway):
+    """Every test here reads what the core was sent."""
+    return relayed_gateway
 
 
 def smuggled(n: int) -> str:
@@ -86,7 +91,7 @@ def test_http1_smuggling_pairs_never_reach_the_core(gateway):
     assert "/api/nodes" in targets, "the control request did not reach the core"
     assert not [t for t in targets if "smuggled" in t or t == "unparsable"], (targets, answers)
     # The proxy still serves.
-    probe = Probe(gateway)
+    probe = gateway.probe()
     assert {status for _, status in probe.sample(0.3)} == {200}
     probe.close()
 
@@ -115,6 +120,6 @@ def test_http2_downgrade_smuggling_never_reaches_the_core(gateway, name, extra):
     h2.close()
     targets = gateway.relay.targets()
     assert not [t for t in targets if "smuggled" in t or t == "unparsable"], targets
-    probe = Probe(gateway)
+    probe = gateway.probe()
     assert {status for _, status in probe.sample(0.3)} == {200}
     probe.close()
