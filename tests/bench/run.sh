@@ -136,8 +136,10 @@ echo "full pipeline (g), throughput: $(ratio "${RPS[g-mimir-full]}" "${RPS[e-ngi
 echo "full pipeline with the JWT (h), throughput: $(ratio "${RPS[h-mimir-jwt]}" "${RPS[f-nginx-oauth2]}")x nginx + oauth2-proxy (f), CPU per request $(ratio "${CPU[h-mimir-jwt]}" "${CPU[f-nginx-oauth2]}")x"
 echo "audit trail and rate limits ((g) against (c)): $(awk -v g="${RPS[g-mimir-full]}" -v c="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%.2fx the throughput", g/c}'), $(printf '%+d' $(( ${CPU[g-mimir-full]} - ${CPU[c-mimir-proxy]} ))) us CPU per request"
 sleep 1 # the async audit writer and nginx's buffered log (flush=1s)
-echo "records written, warm-up included (requests still in flight when wrk stops are logged, not counted by wrk):"
-echo "  (g) audit $(wc -l < "$WORK/audit-full/audit.log") for ${ALL[g-mimir-full]} requests, (h) audit $(wc -l < "$WORK/audit-jwt/audit.log") for ${ALL[h-mimir-jwt]}, (e) access log $(wc -l < "$WORK/option1-access.log") for ${ALL[e-nginx-option1]}"
+lines() { cat "$@" | wc -l; }
+echo "records written, warm-up included (requests still in flight when wrk stops are logged, not counted by wrk;"
+echo "the audit counts include files rotated at 100 MB):"
+echo "  (g) audit $(lines "$WORK"/audit-full/audit.log*) for ${ALL[g-mimir-full]} requests, (h) audit $(lines "$WORK"/audit-jwt/audit.log*) for ${ALL[h-mimir-jwt]}, (e) access log $(lines "$WORK/option1-access.log") for ${ALL[e-nginx-option1]}"
 
 # Latency at half of mimir-proxy's maximum throughput, fixed rate (hey: -q is per worker;
 # -host so hey sends SNI `localhost`, not `127.0.0.1:PORT`, which rustls rightly refuses).

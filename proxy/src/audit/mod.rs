@@ -193,10 +193,10 @@ impl Audit {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        let open = event.to_open_json();
+        let event = Box::new(event);
         inner
             .tx
-            .send(Msg::Event { open, ack: None })
+            .send(Msg::Event { event, ack: None })
             .await
             .map_err(|_| AuditUnavailable)
     }
@@ -206,10 +206,10 @@ impl Audit {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        let open = event.to_open_json();
+        let event = Box::new(event);
         inner
             .tx
-            .blocking_send(Msg::Event { open, ack: None })
+            .blocking_send(Msg::Event { event, ack: None })
             .map_err(|_| AuditUnavailable)
     }
 
@@ -226,11 +226,11 @@ impl Audit {
             return Ok(());
         };
         let (ack, done) = oneshot::channel();
-        let open = event.to_open_json();
+        let event = Box::new(event);
         inner
             .tx
             .send(Msg::Event {
-                open,
+                event,
                 ack: Some(ack),
             })
             .await

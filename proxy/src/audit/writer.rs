@@ -33,9 +33,10 @@ const SHUTDOWN_ATTEMPTS: u32 = 5;
 pub(crate) type Ack = oneshot::Sender<Result<(), AuditUnavailable>>;
 
 pub(crate) enum Msg {
-    /// A serialized event (JSON object without its closing brace); `ack` wants durability.
+    /// An event, serialized here on the writer thread, off the request path; `ack` wants
+    /// durability.
     Event {
-        open: Vec<u8>,
+        event: Box<AuditEvent>,
         ack: Option<Ack>,
     },
     Flush(Ack),
@@ -155,11 +156,11 @@ impl Writer {
         let mut shutdown = None;
         for msg in msgs.drain(..) {
             match msg {
-                Msg::Event { open, ack } => {
+                Msg::Event { event, ack } => {
                     if let Some(ack) = ack {
                         acks.push((opens.len(), ack));
                     }
-                    opens.push(open);
+                    opens.push(event.to_open_json());
                 }
                 Msg::Flush(ack) => flushes.push(ack),
                 Msg::Shutdown(ack) => shutdown = Some(ack),

@@ -69,9 +69,12 @@ impl Gateway {
 
         let req = session.req_header_mut();
         req.set_uri(uri);
-        // HTTP/2 carried the authority in the URI just replaced; HTTP/1 gets the checked value.
+        // HTTP/2 carried the authority in the URI just replaced; HTTP/1 gets the checked value
+        // (usually the one it sent: a header set costs a parse and two map inserts).
         let internal = |_| Reject::new(500, "internal error");
-        req.insert_header(HOST, host.as_str()).map_err(internal)?;
+        if req.headers.get(HOST).map(|v| v.as_bytes()) != Some(host.as_bytes()) {
+            req.insert_header(HOST, host.as_str()).map_err(internal)?;
+        }
         identity::set_forwarding_headers(req, &client, &host, &ctx.request_id).map_err(internal)?;
 
         // Slow request bodies: each read must make progress within the body timeout.

@@ -49,13 +49,13 @@ impl Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<bool> {
         let ip = client_ip(ctx)?;
-        let principal = ctx.principal.clone();
+        let principal = ctx.principal.as_ref();
         let decision = self
             .traffic
             .after_auth(
                 ip,
-                principal.as_ref().map(|p| p.user_id.as_str()),
-                principal.as_ref().and_then(|p| p.key_id.as_deref()),
+                principal.map(|p| p.user_id.as_str()),
+                principal.and_then(|p| p.key_id.as_deref()),
                 ctx.group,
                 ctx.mcp.as_ref(),
             )
