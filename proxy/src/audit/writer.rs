@@ -33,10 +33,9 @@ const SHUTDOWN_ATTEMPTS: u32 = 5;
 pub(crate) type Ack = oneshot::Sender<Result<(), AuditUnavailable>>;
 
 pub(crate) enum Msg {
-    /// An event, serialized here on the writer thread, off the request path; `ack` wants
-    /// durability.
+    /// A serialized event (JSON object without its closing brace); `ack` wants durability.
     Event {
-        event: Box<AuditEvent>,
+        open: Vec<u8>,
         ack: Option<Ack>,
     },
     Flush(Ack),
@@ -156,11 +155,11 @@ impl Writer {
         let mut shutdown = None;
         for msg in msgs.drain(..) {
             match msg {
-                Msg::Event { event, ack } => {
+                Msg::Event { open, ack } => {
                     if let Some(ack) = ack {
                         acks.push((opens.len(), ack));
                     }
-                    opens.push(event.to_open_json());
+                    opens.push(open);
                 }
                 Msg::Flush(ack) => flushes.push(ack),
                 Msg::Shutdown(ack) => shutdown = Some(ack),
