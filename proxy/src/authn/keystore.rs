@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::principal::{AuthMethod, Principal};
 use super::watch::Watched;
@@ -68,7 +69,14 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// The keys the running proxy accepts, reloaded when the file changes.
 pub struct KeyStore {
-    keys: Watched<HashMap<String, KeyRecord>>,
+    keys: Watched<HashMap<String, StoredKey>>,
+}
+
+/// A key's record and the principal it authenticates as, built once per load of the file
+/// rather than on every request that presents the key.
+struct StoredKey {
+    record: KeyRecord,
+    principal: Arc<Principal>,
 }
 
 impl KeyStore {
@@ -77,39 +85,46 @@ impl KeyStore {
             Ok(KeyFile::load(path)?
                 .keys
                 .into_iter()
-                .map(|k| (k.id.clone(), k))
+                .map(|record| {
+                    let principal = Arc::new(principal_of(&record));
+                    (record.id.clone(), StoredKey { record, principal })
+                })
                 .collect())
         })?;
         Ok(Self { keys })
     }
 
     /// The principal for `key`, or `None` when it is unknown, wrong, revoked or expired.
-    pub fn verify(&self, key: &str, now: u64) -> Option<Principal> {
+    pub fn verify(&self, key: &str, now: u64) -> Option<Arc<Principal>> {
         let id = apikey::id_of(key)?;
         let keys = self.keys.get();
-        let record = keys.get(id)?;
+        let StoredKey { record, principal } = keys.get(id)?;
         if !apikey::matches(key, &record.hash)
             || record.revoked_at.is_some()
             || record.expires_at.is_some_and(|exp| now >= exp)
         {
             return None;
         }
-        Some(Principal {
-            user_id: format!("apikey:{}", record.name),
-            qualified_id: source::qualify(source::API_KEY, &record.name),
-            roles: record
-                .roles
-                .iter()
-                .filter(|r| is_header_safe(r, true))
-                .cloned()
-                .collect(),
-            method: AuthMethod::ApiKey,
-            issuer: None,
-            key_id: Some(record.id.clone()),
-            expires_at: record.expires_at,
-            issued_at: Some(record.created_at),
-            refresh_cookie: None,
-            client: None,
-        })
+        Some(principal.clone())
+    }
+}
+
+fn principal_of(record: &KeyRecord) -> Principal {
+    Principal {
+        user_id: format!("apikey:{}", record.name),
+        qualified_id: source::qualify(source::API_KEY, &record.name),
+        roles: record
+            .roles
+            .iter()
+            .filter(|r| is_header_safe(r, true))
+            .cloned()
+            .collect(),
+        method: AuthMethod::ApiKey,
+        issuer: None,
+        key_id: Some(record.id.clone()),
+        expires_at: record.expires_at,
+        issued_at: Some(record.created_at),
+        refresh_cookie: None,
+        client: None,
     }
 }

@@ -237,9 +237,9 @@ impl Authenticator {
             })?;
         let now = now();
         let principal = match credential {
-            Credential::ApiKey(key) => Arc::new(self.keys.verify(key, now).ok_or_else(|| {
+            Credential::ApiKey(key) => self.keys.verify(key, now).ok_or_else(|| {
                 AuthFailure::Invalid("unknown, revoked or expired API key".into())
-            })?),
+            })?,
             Credential::Jwt(token) => self.verify_jwt(token, now).await?,
             Credential::ClientToken(token) => {
                 self.client_tokens.verify(token, now).ok_or_else(|| {
