@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 from conftest import Proxy
-from .probe import Probe
+from .probe import Probe, tls_context
 from .relay import Relay
 
 PROBE_SCRIPT = pathlib.Path(__file__).with_name("probe.py")
@@ -35,9 +35,7 @@ class Gateway:
         self.port = proxy.port
 
     def tls(self, alpn: list[str]) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.proxy.ca))
-        context.set_alpn_protocols(alpn)
-        return context
+        return tls_context(str(self.proxy.ca), alpn)
 
     def probe(self) -> Probe:
         """A probe in this process, for a quick check that the proxy still serves."""
@@ -67,18 +65,18 @@ def pin(pid: int, cpus: set[int]) -> None:
 
 @contextlib.contextmanager
 def apart(gateway: Gateway):
-    """Defender CPUs for the proxy and core, attacker CPUs for this process; yields the
-    defender CPUs (empty on a single CPU, where nothing is pinned)."""
+    """Defender CPUs for the proxy and core, attacker CPUs for this process; yields both sets
+    (no defender CPUs on a single CPU, where nothing is pinned)."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
-        yield set()
+        yield set(), set(cpus)
         return
     defender, attacker = set(cpus[:len(cpus) // 2]), set(cpus[len(cpus) // 2:])
     pin(gateway.proxy.process.pid, defender)
     pin(gateway.core_pid, defender)
     pin(os.getpid(), attacker)
     try:
-        yield defender
+        yield defender, attacker
     finally:
         everything = set(cpus)
         pin(os.getpid(), everything)
@@ -110,7 +108,7 @@ def under_attack(gateway: Gateway, capsys, name: str, attack, seconds: float = 1
         while not sampling.wait(0.1):
             peak_rss[0] = max(peak_rss[0], gateway.rss_mib())
 
-    with apart(gateway) as defender:
+    with apart(gateway) as (defender, attacker_cpus):
         watcher = threading.Thread(target=watch_memory, daemon=True)
         watcher.start()
         baseline = sample(gateway, seconds / 2, defender)
@@ -131,7 +129,7 @@ def under_attack(gateway: Gateway, capsys, name: str, attack, seconds: float = 1
         "p99_ms_during": round(p99(during) * 1000, 2),
         "ratio": round(p99(during) / p99(baseline), 2),
         "samples": [len(baseline), len(during)],
-        "cpus": {"defender": sorted(defender), "attacker": sorted(set(os.sched_getaffinity(0)) - defender)},
+        "cpus": {"defender": sorted(defender), "attacker": sorted(attacker_cpus)},
         "rss_mib_before": round(rss_before, 1),
         "rss_mib_peak": round(peak_rss[0], 1),
         "refused": gateway.refused(),

@@ -16,15 +16,20 @@ PROBE_SOURCE = "127.0.0.2"
 PROBE_PATH = "/api/nodes/types"
 
 
+def tls_context(ca: str, alpn: list[str]) -> ssl.SSLContext:
+    """A client context trusting the gateway's dev CA, offering `alpn`."""
+    context = ssl.create_default_context(cafile=ca)
+    context.set_alpn_protocols(alpn)
+    return context
+
+
 class Probe:
     def __init__(self, port: int, key: str, ca: str, interval: float = 0.05):
-        context = ssl.create_default_context(cafile=ca)
-        context.set_alpn_protocols(["http/1.1"])
         self.interval = interval
         self.client = httpx.Client(
             base_url=f"https://localhost:{port}",
             headers={"Authorization": f"Bearer {key}"},
-            transport=httpx.HTTPTransport(verify=context, local_address=PROBE_SOURCE),
+            transport=httpx.HTTPTransport(verify=tls_context(ca, ["http/1.1"]), local_address=PROBE_SOURCE),
             timeout=10,
         )
 
