@@ -263,7 +263,7 @@ impl ProxyHttp for Gateway {
             ctx.tools_answer = Some(Vec::new());
         }
         if let Some(allowance) = &ctx.allowance {
-            for (name, value) in allowance.headers() {
+            for (name, value) in allowance.headers()? {
                 upstream_response.insert_header(name, value)?;
             }
         }

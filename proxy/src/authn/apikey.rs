@@ -12,6 +12,8 @@ use crate::hexstr;
 pub const PREFIX: &str = "mimir_";
 const ID_HEX_CHARS: usize = 12;
 const SECRET_BYTES: usize = 32;
+/// SHA-256.
+pub const DIGEST_BYTES: usize = 32;
 
 /// A freshly generated key: show `key` once, store `id` and `hash`.
 pub struct NewKey {
@@ -53,9 +55,22 @@ pub fn hash(key: &str) -> String {
     hexstr::encode(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref())
 }
 
-/// Whether `key` hashes to `stored` (constant time in the hash comparison).
+/// A stored hex hash as the digest it spells; `None` (matches nothing) when malformed.
+pub fn stored_digest(stored: &str) -> Option<[u8; DIGEST_BYTES]> {
+    let mut digest = [0; DIGEST_BYTES];
+    hex::decode_to_slice(stored, &mut digest).ok()?;
+    Some(digest)
+}
+
+/// Whether `key` hashes to `digest` (constant time in the comparison).
+pub fn matches_digest(key: &str, digest: &[u8; DIGEST_BYTES]) -> bool {
+    let hashed = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    hashed.as_ref().ct_eq(digest).into()
+}
+
+/// Whether `key` hashes to the hex hash `stored`.
 pub fn matches(key: &str, stored: &str) -> bool {
-    hash(key).as_bytes().ct_eq(stored.as_bytes()).into()
+    stored_digest(stored).is_some_and(|digest| matches_digest(key, &digest))
 }
 
 #[cfg(test)]
@@ -71,6 +86,9 @@ mod tests {
         let other = generate().unwrap();
         assert_ne!(k.key, other.key);
         assert!(!matches(&other.key, &k.hash));
+        assert!(matches(&k.key, &k.hash.to_ascii_uppercase()));
+        assert!(!matches(&k.key, &k.hash[1..]));
+        assert!(!matches(&k.key, "not hex"));
     }
 
     #[test]

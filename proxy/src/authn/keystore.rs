@@ -76,6 +76,8 @@ pub struct KeyStore {
 /// rather than on every request that presents the key.
 struct StoredKey {
     record: KeyRecord,
+    /// `record.hash` decoded: no hex encoding per request.
+    digest: Option<[u8; apikey::DIGEST_BYTES]>,
     principal: Arc<Principal>,
 }
 
@@ -87,7 +89,13 @@ impl KeyStore {
                 .into_iter()
                 .map(|record| {
                     let principal = Arc::new(principal_of(&record));
-                    (record.id.clone(), StoredKey { record, principal })
+                    let digest = apikey::stored_digest(&record.hash);
+                    let stored = StoredKey {
+                        record,
+                        digest,
+                        principal,
+                    };
+                    (stored.record.id.clone(), stored)
                 })
                 .collect())
         })?;
@@ -98,8 +106,12 @@ impl KeyStore {
     pub fn verify(&self, key: &str, now: u64) -> Option<Arc<Principal>> {
         let id = apikey::id_of(key)?;
         let keys = self.keys.get();
-        let StoredKey { record, principal } = keys.get(id)?;
-        if !apikey::matches(key, &record.hash)
+        let StoredKey {
+            record,
+            digest,
+            principal,
+        } = keys.get(id)?;
+        if !digest.is_some_and(|digest| apikey::matches_digest(key, &digest))
             || record.revoked_at.is_some()
             || record.expires_at.is_some_and(|exp| now >= exp)
         {

@@ -63,7 +63,9 @@ impl Gateway {
             .map_err(|e| Reject::bad_request(e.to_string()))?;
         let path = target.split('?').next().unwrap_or_default();
         ctx.route = metrics::route_group(path);
-        ctx.path = path.to_owned();
+        // Into the raw path's buffer: no second allocation.
+        ctx.path.clear();
+        ctx.path.push_str(path);
         let uri =
             Uri::try_from(target).map_err(|_| Reject::bad_request("invalid request target"))?;
 

@@ -6,7 +6,7 @@
 //! [`strip_credentials`] removes the client's credentials before forwarding: the upstream never
 //! sees a token, key or session cookie (no token passthrough).
 
-use http::header::{HeaderName, CONNECTION};
+use http::header::{HeaderName, HeaderValue, CONNECTION};
 use pingora::http::RequestHeader;
 use pingora::Result;
 
@@ -90,9 +90,9 @@ pub fn set_forwarding_headers(
     request_id: &str,
 ) -> Result<()> {
     req.insert_header("x-forwarded-for", client.forwarded_for.as_str())?;
-    req.insert_header("x-forwarded-proto", "https")?;
+    req.insert_header("x-forwarded-proto", HeaderValue::from_static("https"))?;
     req.insert_header("x-forwarded-host", host)?;
-    req.insert_header("x-real-ip", client.client_ip.to_string())?;
+    req.insert_header("x-real-ip", client.client_ip_text())?;
     req.insert_header(crate::reply::REQUEST_ID_HEADER, request_id)?;
     Ok(())
 }

@@ -168,11 +168,14 @@ mod tests {
 
     fn allowance(remaining: u32) -> Option<Allowance> {
         Some(Allowance {
-            spec: Arc::new(LimitSpec {
-                name: format!("l{remaining}"),
-                rate: Rate::new(1, Period::Second, 1),
-                on_error: OnError::Open,
-            }),
+            spec: Arc::new(
+                LimitSpec::new(
+                    format!("l{remaining}"),
+                    Rate::new(1, Period::Second, 1),
+                    OnError::Open,
+                )
+                .unwrap(),
+            ),
             remaining,
             reset: Duration::ZERO,
         })

@@ -6,6 +6,7 @@
 
 use http::HeaderValue;
 use ipnet::IpNet;
+use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
 /// The client as the proxy reports it to the upstream.
@@ -15,6 +16,16 @@ pub struct ClientChain {
     pub client_ip: IpAddr,
     /// `X-Forwarded-For` to send: the believed part of the incoming chain, then the TCP peer.
     pub forwarded_for: String,
+}
+
+impl ClientChain {
+    /// `client_ip` as text: the chain starts with it, so it is not formatted a second time.
+    pub fn client_ip_text(&self) -> &str {
+        self.forwarded_for
+            .split(", ")
+            .next()
+            .unwrap_or(&self.forwarded_for)
+    }
 }
 
 /// IPv4-mapped IPv6 (`::ffff:a.b.c.d`, from dual-stack sockets) is the IPv4 address.
@@ -69,12 +80,14 @@ pub fn client_chain<'a>(
         believed.reverse();
     }
     let client_ip = believed.first().copied().unwrap_or(peer);
-    let forwarded_for = believed
-        .iter()
-        .chain(std::iter::once(&peer))
-        .map(IpAddr::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut forwarded_for = String::with_capacity(16 * (believed.len() + 1));
+    for ip in believed.iter().chain(std::iter::once(&peer)) {
+        if !forwarded_for.is_empty() {
+            forwarded_for.push_str(", ");
+        }
+        // Writing to a String cannot fail.
+        let _ = write!(forwarded_for, "{ip}");
+    }
     ClientChain {
         client_ip,
         forwarded_for,
@@ -155,6 +168,7 @@ mod tests {
         let c = chain("203.0.113.9", &["1.2.3.4"], &[]);
         assert_eq!(c.client_ip.to_string(), "203.0.113.9");
         assert_eq!(c.forwarded_for, "203.0.113.9");
+        assert_eq!(c.client_ip_text(), "203.0.113.9");
     }
 
     #[test]
@@ -166,6 +180,7 @@ mod tests {
         );
         assert_eq!(c.client_ip.to_string(), "198.51.100.7");
         assert_eq!(c.forwarded_for, "198.51.100.7, 10.0.0.1, 10.0.0.2");
+        assert_eq!(c.client_ip_text(), "198.51.100.7");
     }
 
     #[test]

@@ -67,6 +67,39 @@ pub fn normalize_target(target: &[u8], opts: &PathOptions) -> Result<String, Pat
 /// Normalizes the path part of a request target (no query). See the module documentation.
 pub fn normalize_path(path: &[u8], opts: &PathOptions) -> Result<String, PathError> {
     within_limit(path.len(), opts)?;
+    if is_normal(path) {
+        // The common case, checked without the segment-by-segment walk: it is ASCII.
+        return std::str::from_utf8(path)
+            .map(str::to_owned)
+            .map_err(|_| PathError::InvalidUtf8);
+    }
+    walk(path, opts)
+}
+
+/// Whether [`walk`] would return `path` unchanged: absolute, only bytes it keeps as they are
+/// (no escapes), and no `.`, `..` or empty segment but a last one (a trailing slash).
+fn is_normal(path: &[u8]) -> bool {
+    let Some(rest) = path.strip_prefix(b"/") else {
+        return false;
+    };
+    if !rest
+        .iter()
+        .all(|&b| b == b'/' || is_unreserved(b) || is_raw_path_char(b))
+    {
+        return false;
+    }
+    let mut segments = rest.split(|&b| b == b'/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == b"." || segment == b".." || (segment.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The general normalization: decode, drop dot segments, re-encode.
+fn walk(path: &[u8], opts: &PathOptions) -> Result<String, PathError> {
     let rest = path.strip_prefix(b"/").ok_or(PathError::NotAbsolute)?;
     let segments = decode_segments(rest, opts)?;
 
@@ -175,6 +208,18 @@ mod tests {
     };
 
     #[test]
+    fn only_paths_in_normal_form_take_the_shortcut() {
+        for normal in ["/", "/api/nodes/bench", "/a/", "/a;b=c/@x:y", "/~u/x.json"] {
+            assert!(is_normal(normal.as_bytes()), "{normal}");
+        }
+        for other in [
+            "", "a", "//", "/a//b", "/.", "/a/..", "/a/./b", "/%41", "/a b", "/a\\b", "/é",
+        ] {
+            assert!(!is_normal(other.as_bytes()), "{other}");
+        }
+    }
+
+    #[test]
     fn query_is_kept_verbatim() {
         let out = normalize_target(b"/a/../b?x=%2f..&y=1", &OPTS);
         assert_eq!(out.as_deref(), Ok("/b?x=%2f..&y=1"));
@@ -221,6 +266,15 @@ mod tests {
         }
 
         proptest! {
+            #[test]
+            fn the_shortcut_agrees_with_the_walk(raw in path(), allow_encoded_slash in any::<bool>()) {
+                let opts = PathOptions { allow_encoded_slash, max_bytes: 256 };
+                if is_normal(&raw) {
+                    let unchanged = String::from_utf8(raw.clone()).unwrap();
+                    prop_assert_eq!(walk(&raw, &opts), Ok(unchanged));
+                }
+            }
+
             #[test]
             fn normalized_paths_are_fixed_points_without_dot_segments(
                 raw in path(),

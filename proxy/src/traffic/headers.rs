@@ -7,10 +7,13 @@
 //! - `Retry-After` (seconds) on 429 and 503, except for a request larger than the burst, which
 //!   waiting never lets through.
 
+use super::config::Rate;
 use super::{Allowance, Cause, LimitSpec, Limited};
 use crate::reply::errors::json_error;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
 use std::time::Duration;
 
 /// Whole seconds, rounded up: a client told "0" would retry at once and be refused again.
@@ -20,13 +23,8 @@ fn ceil_secs(d: Duration) -> u64 {
 
 /// `RateLimit-Policy` value. Limit names are `[A-Za-z0-9_.-]` (checked with the configuration), so
 /// they need no escaping inside the quoted string.
-pub fn policy_value(spec: &LimitSpec) -> String {
-    format!(
-        "\"{}\";q={};w={}",
-        spec.name,
-        spec.rate.requests,
-        spec.rate.per.seconds()
-    )
+pub fn policy_value(name: &str, rate: &Rate) -> String {
+    format!("\"{name}\";q={};w={}", rate.requests, rate.per.seconds())
 }
 
 pub fn ratelimit_value(spec: &LimitSpec, remaining: u32, reset: Duration) -> String {
@@ -35,14 +33,16 @@ pub fn ratelimit_value(spec: &LimitSpec, remaining: u32, reset: Duration) -> Str
 
 impl Allowance {
     /// Fields to add to the response of an allowed request.
-    pub fn headers(&self) -> [(&'static str, String); 2] {
-        [
-            ("ratelimit-policy", policy_value(&self.spec)),
+    pub fn headers(&self) -> pingora::Result<[(&'static str, HeaderValue); 2]> {
+        let ratelimit = ratelimit_value(&self.spec, self.remaining, self.reset);
+        Ok([
+            ("ratelimit-policy", self.spec.policy().clone()),
             (
                 "ratelimit",
-                ratelimit_value(&self.spec, self.remaining, self.reset),
+                HeaderValue::try_from(ratelimit)
+                    .explain_err(InvalidHTTPHeader, |_| "rate-limit field")?,
             ),
-        ]
+        ])
     }
 }
 
@@ -76,12 +76,12 @@ impl Limited {
         };
         let (mut resp, body) = json_error(self.status(), &message, request_id)?;
         if self.cause == Cause::OverBurst {
-            resp.insert_header("ratelimit-policy", policy_value(&self.spec))?;
+            resp.insert_header("ratelimit-policy", self.spec.policy().clone())?;
             return Ok((resp, body));
         }
         resp.insert_header("retry-after", self.retry_after_secs())?;
         if self.cause == Cause::Exceeded {
-            resp.insert_header("ratelimit-policy", policy_value(&self.spec))?;
+            resp.insert_header("ratelimit-policy", self.spec.policy().clone())?;
             resp.insert_header(
                 "ratelimit",
                 ratelimit_value(&self.spec, 0, self.retry_after),
@@ -98,11 +98,14 @@ mod tests {
     use std::sync::Arc;
 
     fn spec() -> Arc<LimitSpec> {
-        Arc::new(LimitSpec {
-            name: "group-api".into(),
-            rate: Rate::new(100, Period::Minute, 20),
-            on_error: OnError::Local,
-        })
+        Arc::new(
+            LimitSpec::new(
+                "group-api".into(),
+                Rate::new(100, Period::Minute, 20),
+                OnError::Local,
+            )
+            .unwrap(),
+        )
     }
 
     #[test]
@@ -113,10 +116,16 @@ mod tests {
             reset: Duration::from_millis(600),
         };
         assert_eq!(
-            a.headers(),
+            a.headers().unwrap(),
             [
-                ("ratelimit-policy", "\"group-api\";q=100;w=60".to_owned()),
-                ("ratelimit", "\"group-api\";r=19;t=1".to_owned())
+                (
+                    "ratelimit-policy",
+                    HeaderValue::from_static("\"group-api\";q=100;w=60")
+                ),
+                (
+                    "ratelimit",
+                    HeaderValue::from_static("\"group-api\";r=19;t=1")
+                )
             ]
         );
     }

@@ -48,6 +48,26 @@ pub struct LimitSpec {
     pub name: String,
     pub rate: Rate,
     pub on_error: OnError,
+    /// The `RateLimit-Policy` value, the same on every response: built once.
+    policy: http::HeaderValue,
+}
+
+impl LimitSpec {
+    pub fn new(name: String, rate: Rate, on_error: OnError) -> Result<Self, String> {
+        let policy = headers::policy_value(&name, &rate)
+            .try_into()
+            .map_err(|_| format!("rate limit name {name:?} cannot be sent in a header"))?;
+        Ok(Self {
+            name,
+            rate,
+            on_error,
+            policy,
+        })
+    }
+
+    pub fn policy(&self) -> &http::HeaderValue {
+        &self.policy
+    }
 }
 
 /// Who is counted. Route-group and tool limits count the most specific identity known.
@@ -192,32 +212,30 @@ impl<C: Clock + Clone + Send + Sync + 'static> Limiter<C> {
         let default_on_error = cfg.redis.on_error;
         let mut specs = Vec::new();
         let mut add = |name: String, rate: Option<Rate>, on_error: Option<OnError>| {
-            rate.map(|rate| {
-                specs.push(Arc::new(LimitSpec {
-                    name,
-                    rate,
-                    on_error: on_error.unwrap_or(default_on_error),
-                }));
-                specs.len() - 1
-            })
+            let Some(rate) = rate else {
+                return Ok(None);
+            };
+            let on_error = on_error.unwrap_or(default_on_error);
+            specs.push(Arc::new(LimitSpec::new(name, rate, on_error)?));
+            Ok::<_, String>(Some(specs.len() - 1))
         };
         let mut ids = Ids {
-            per_ip: add("ip".into(), cfg.per_ip, None),
-            per_user: add("user".into(), cfg.per_user, None),
-            per_api_key: add("api-key".into(), cfg.per_api_key, None),
+            per_ip: add("ip".into(), cfg.per_ip, None)?,
+            per_user: add("user".into(), cfg.per_user, None)?,
+            per_api_key: add("api-key".into(), cfg.per_api_key, None)?,
             ..Ids::default()
         };
         for (i, g) in cfg.groups.iter().enumerate() {
             let on_error = groups.on_redis_error(GroupId(i));
             ids.groups
-                .push(add(format!("group-{}", g.name), g.limit, on_error));
+                .push(add(format!("group-{}", g.name), g.limit, on_error)?);
         }
         for (tool, rate) in &cfg.mcp_tools.tools {
-            if let Some(id) = add(format!("tool-{tool}"), Some(*rate), None) {
+            if let Some(id) = add(format!("tool-{tool}"), Some(*rate), None)? {
                 ids.tools.insert(tool.clone(), id);
             }
         }
-        ids.tool_default = add("tool-default".into(), cfg.mcp_tools.default, None);
+        ids.tool_default = add("tool-default".into(), cfg.mcp_tools.default, None)?;
         let local = specs
             .iter()
             .map(|s| Bucket::new(s.rate.quota(), cfg.max_keys, clock.clone()))
