@@ -10,10 +10,13 @@
 #   (g) the full pipeline: mimir-proxy with an API key, every rate limit on (limits too high to
 #       refuse anything) and the audit trail on (file sink with hash chain, async mode),
 #   (h) as (g), with the RS256 JWT of (f) instead of the API key,
-# all on loopback in one run, each after 1 s of warm-up on one connection; prints requests/s,
-# p50/p99, RSS and CPU time per request with ratios against (d) and (b), the ratios of (g)
-# against (b), (e) and (f), the cost of the audit trail and rate limits ((g) against (c)), then
-# p99 at a fixed rate of half of (c)'s maximum. docs/benchmarks.md describes what each target does.
+# all on loopback in one run, each after 1 s of warm-up on one connection. The targets are loaded
+# in turn, and the whole sequence is repeated ROUNDS times (BENCH_ROUNDS, default 3): a burst of
+# other work on the machine then hits one round of every target instead of all of one target's
+# figures. Prints the median over the rounds of requests/s, p50/p99 and CPU time per request,
+# the peak RSS, ratios against (d) and (b), the ratios of (g) against (b), (e) and (f) per round
+# and their median, the cost of the audit trail and rate limits ((g) against (c)), then p99 at a
+# fixed rate of half of (c)'s maximum. docs/benchmarks.md describes what each target does.
 # Needs: wrk, hey, nginx (apt-get install -y wrk hey nginx-light), openssl, and Go to build
 # oauth2-proxy once into BENCH_CACHE (default ~/.cache/mimir-bench).
 # Usage: tests/bench/run.sh [SECONDS]
@@ -21,6 +24,7 @@
 source "$(dirname "$0")/lib.sh"
 DURATION="${1:-10}"
 CONNS="${BENCH_CONNECTIONS:-50}"
+ROUNDS="${BENCH_ROUNDS:-3}"
 OAUTH2_PROXY_VERSION=v7.15.6
 OAUTH2_PORT=18090
 
@@ -86,20 +90,28 @@ cpu_ticks() { # user+system clock ticks of processes and their children so far
 }
 TICKS_PER_S=$(getconf CLK_TCK)
 
-declare -A RPS P50 P99 RSS CPU REQS ALL
+median() { # printf-format numbers-separated-by-spaces
+  tr ' ' '\n' <<<"$2" | grep . | sort -g | awk -v f="$1" '{v[NR] = $1}
+    END {printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# Per target, the figures of every round so far (space-separated), the peak RSS, and the requests
+# answered in all rounds, warm-ups included.
+declare -A RPS_R P50_R P99_R CPU_R RSS ALL
+declare -A RPS CPU # the round being measured
 run() { # name url credential-header log-file pid...
-  local name="$1" url="$2" header="$3" log="$4" out before warm
+  local name="$1" url="$2" header="$3" log="$4" out before warm reqs rss
   shift 4
   # Warm-up outside the measured window, one connection: TLS sessions, upstream pools, and the
   # issuer keys both JWT verifiers fetch on first use.
   warm=$(wrk -t1 -c1 -d1s -H "$header" "$url$PATH_UNDER_TEST" | awk '/requests in/ {print $1}')
   before=$(cpu_ticks "$@")
   out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "$header" "$url$PATH_UNDER_TEST")
-  REQS[$name]=$(awk '/requests in/ {print $1}' <<<"$out")
-  ALL[$name]=$((warm + REQS[$name])) # answered, warm-up included
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  ALL[$name]=$((${ALL[$name]:-0} + warm + reqs))
   # CPU time the server spent per answered request: on two shared cores the fairest measure.
   CPU[$name]=$(awk -v t=$(( $(cpu_ticks "$@") - before )) -v hz="$TICKS_PER_S" \
-    -v n="${REQS[$name]}" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
+    -v n="$reqs" 'BEGIN {printf "%.0f", t / hz * 1e6 / n}')
   # A benchmark of error responses would measure nothing useful.
   if grep -q "Non-2xx" <<<"$out"; then
     echo "$name answered errors:" >&2; echo "$out" >&2
@@ -107,33 +119,55 @@ run() { # name url credential-header log-file pid...
     exit 1
   fi
   RPS[$name]=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  P50[$name]=$(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
-  P99[$name]=$(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
-  RSS[$name]=$(rss_kb "$@")
+  RPS_R[$name]+=" ${RPS[$name]}"
+  CPU_R[$name]+=" ${CPU[$name]}"
+  P50_R[$name]+=" $(ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
+  P99_R[$name]+=" $(ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+  rss=$(rss_kb "$@")
+  RSS[$name]=$(( rss > ${RSS[$name]:-0} ? rss : ${RSS[$name]:-0} ))
 }
-run a-upstream http://127.0.0.1:18080 "$AUTH" "" "$UPSTREAM_PID"
-run b-pingora https://127.0.0.1:18443 "$AUTH" "$WORK/passthrough.log" "$PASSTHROUGH_PID"
-run c-mimir-proxy https://127.0.0.1:18444 "$AUTH" "$WORK/proxy.log" "$MIMIR_PID"
-run d-nginx https://127.0.0.1:18445 "$AUTH" "$WORK/proxy-error.log" "$NGINX_PID"
-run e-nginx-option1 https://127.0.0.1:18447 "$AUTH" "$WORK/proxy-error.log" "$NGINX_PID"
-run f-nginx-oauth2 https://127.0.0.1:18448 "$AUTH_JWT" "$WORK/oauth2-proxy.log" "$NGINX_PID" "$OAUTH2_PID"
-run g-mimir-full https://127.0.0.1:18446 "$AUTH" "$WORK/proxy-full.log" "$FULL_PID"
-run h-mimir-jwt https://127.0.0.1:18449 "$AUTH_JWT" "$WORK/proxy-jwt.log" "$JWT_PID"
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+# The ratios the per-request-cost targets are stated in, per round.
+declare -A RATIOS
+for round in $(seq "$ROUNDS"); do
+  echo "round $round of $ROUNDS" >&2
+  run a-upstream http://127.0.0.1:18080 "$AUTH" "" "$UPSTREAM_PID"
+  run b-pingora https://127.0.0.1:18443 "$AUTH" "$WORK/passthrough.log" "$PASSTHROUGH_PID"
+  run c-mimir-proxy https://127.0.0.1:18444 "$AUTH" "$WORK/proxy.log" "$MIMIR_PID"
+  run d-nginx https://127.0.0.1:18445 "$AUTH" "$WORK/proxy-error.log" "$NGINX_PID"
+  run e-nginx-option1 https://127.0.0.1:18447 "$AUTH" "$WORK/proxy-error.log" "$NGINX_PID"
+  run f-nginx-oauth2 https://127.0.0.1:18448 "$AUTH_JWT" "$WORK/oauth2-proxy.log" "$NGINX_PID" "$OAUTH2_PID"
+  run g-mimir-full https://127.0.0.1:18446 "$AUTH" "$WORK/proxy-full.log" "$FULL_PID"
+  run h-mimir-jwt https://127.0.0.1:18449 "$AUTH_JWT" "$WORK/proxy-jwt.log" "$JWT_PID"
+  RATIOS[g-cpu-b]+=" $(ratio "${CPU[g-mimir-full]}" "${CPU[b-pingora]}")"
+  RATIOS[g-rps-e]+=" $(ratio "${RPS[g-mimir-full]}" "${RPS[e-nginx-option1]}")"
+  RATIOS[g-rps-f]+=" $(ratio "${RPS[g-mimir-full]}" "${RPS[f-nginx-oauth2]}")"
+  RATIOS[h-rps-f]+=" $(ratio "${RPS[h-mimir-jwt]}" "${RPS[f-nginx-oauth2]}")"
+done
+for t in "${!RPS_R[@]}"; do
+  RPS[$t]=$(median %.2f "${RPS_R[$t]}")
+  CPU[$t]=$(median %.0f "${CPU_R[$t]}")
+done
+per_round() { # name: "median (round 1, round 2, ...)"
+  echo "$(median %.2f "${RATIOS[$1]}")x (rounds:$(sed 's/ /x, /g; s/^x, / /; s/$/x/' <<<"${RATIOS[$1]}"))"
+}
+
 echo
 echo "wrk -t2 -c$CONNS -d${DURATION}s --latency GET $PATH_UNDER_TEST with an API key ((f), (h): an RS256 JWT), 1 KiB responses, keep-alive, TLS except (a)"
+echo "median of $ROUNDS rounds; rss_kB is the peak"
 printf '%-16s %10s %9s %9s %9s %11s %9s %11s\n' target req/s p50_ms p99_ms rss_kB cpu_us/req "vs nginx" "cpu vs (b)"
 for t in a-upstream b-pingora c-mimir-proxy d-nginx e-nginx-option1 f-nginx-oauth2 g-mimir-full h-mimir-jwt; do
-  printf '%-16s %10s %9s %9s %9s %11s %8sx %10sx\n' "$t" "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${RSS[$t]}" \
+  printf '%-16s %10s %9s %9s %9s %11s %8sx %10sx\n' "$t" "${RPS[$t]}" "$(median %.3f "${P50_R[$t]}")" "$(median %.3f "${P99_R[$t]}")" "${RSS[$t]}" \
     "${CPU[$t]}" "$(ratio "${RPS[$t]}" "${RPS[d-nginx]}")" "$(ratio "${CPU[$t]}" "${CPU[b-pingora]}")"
 done
 echo "(\"vs nginx\": req/s against (d). RSS and CPU of (d), (e), (f) are the one nginx proxy instance's master"
 echo " and workers, (f)'s plus oauth2-proxy; the upstream's are (a)'s and counted in no proxy's figures.)"
 echo
-echo "full pipeline (g), CPU per request: $(ratio "${CPU[g-mimir-full]}" "${CPU[b-pingora]}")x bare pingora (b), $(printf '%+d' $(( ${CPU[g-mimir-full]} - ${CPU[b-pingora]} ))) us"
-echo "full pipeline (g), throughput: $(ratio "${RPS[g-mimir-full]}" "${RPS[e-nginx-option1]}")x nginx Option 1 (e), $(ratio "${RPS[g-mimir-full]}" "${RPS[f-nginx-oauth2]}")x nginx + oauth2-proxy (f)"
-echo "full pipeline with the JWT (h), throughput: $(ratio "${RPS[h-mimir-jwt]}" "${RPS[f-nginx-oauth2]}")x nginx + oauth2-proxy (f), CPU per request $(ratio "${CPU[h-mimir-jwt]}" "${CPU[f-nginx-oauth2]}")x"
+echo "full pipeline (g), CPU per request: $(per_round g-cpu-b) bare pingora (b)"
+echo "full pipeline (g), throughput: $(per_round g-rps-e) nginx Option 1 (e)"
+echo "full pipeline (g), throughput: $(per_round g-rps-f) nginx + oauth2-proxy (f)"
+echo "full pipeline with the JWT (h), throughput: $(per_round h-rps-f) nginx + oauth2-proxy (f), CPU per request $(ratio "${CPU[h-mimir-jwt]}" "${CPU[f-nginx-oauth2]}")x"
 echo "audit trail and rate limits ((g) against (c)): $(awk -v g="${RPS[g-mimir-full]}" -v c="${RPS[c-mimir-proxy]}" 'BEGIN {printf "%.2fx the throughput", g/c}'), $(printf '%+d' $(( ${CPU[g-mimir-full]} - ${CPU[c-mimir-proxy]} ))) us CPU per request"
 sleep 1 # the async audit writer and nginx's buffered log (flush=1s)
 lines() { cat "$@" | wc -l; }

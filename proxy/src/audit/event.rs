@@ -7,13 +7,9 @@ use crate::request::mcp::{McpMessage, McpRequest, MessageKind};
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
-use time::format_description::FormatItem;
-use time::macros::format_description;
 use time::OffsetDateTime;
 
-/// `@timestamp`: RFC 3339, UTC, milliseconds.
-const TIMESTAMP: &[FormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+use super::timestamp::rfc3339_millis;
 /// Initial size of a serialized record: a request record with a user agent is 400-600 bytes
 /// before the writer adds its chain fields.
 const OPEN_JSON_CAPACITY: usize = 768;
@@ -269,7 +265,7 @@ pub struct RequestInfo<'a> {
 impl AuditEvent {
     fn new(action: Action, outcome: Outcome) -> Self {
         Self {
-            timestamp: timestamp(OffsetDateTime::now_utc()),
+            timestamp: rfc3339_millis(OffsetDateTime::now_utc()),
             kind: "event",
             category: action.category(),
             action,
@@ -516,11 +512,6 @@ impl AuditEvent {
         json.pop();
         json
     }
-}
-
-pub(crate) fn timestamp(at: OffsetDateTime) -> String {
-    at.format(TIMESTAMP)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// At most `max` bytes, cut on a character boundary; control characters become spaces.

@@ -17,6 +17,7 @@ mod sink_file;
 mod sink_syslog;
 mod sink_webhook;
 mod spool;
+pub(crate) mod timestamp;
 pub mod verify;
 pub mod viewer;
 mod writer;

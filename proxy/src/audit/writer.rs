@@ -15,15 +15,16 @@ use tokio::time::Instant;
 use super::chain::Chain;
 use super::checkpoint::Signer;
 use super::config::RetentionAction;
-use super::event::{self, AuditEvent};
+use super::event::AuditEvent;
 use super::rotate;
 use super::sink_file::FileSink;
 use super::sink_syslog::SyslogSink;
 use super::spool::SpoolWriter;
+use super::timestamp;
 
-/// Most messages taken from the queue for one write.
 /// How long async mode lets records gather between writes (the queue holds far more).
 const GATHER: Duration = Duration::from_millis(2);
+/// Most messages taken from the queue for one write.
 const MAX_BATCH: usize = 4096;
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -323,7 +324,7 @@ impl Writer {
             return;
         }
         let open = signer.checkpoint(
-            event::timestamp(time::OffsetDateTime::now_utc()),
+            timestamp::rfc3339_millis(time::OffsetDateTime::now_utc()),
             self.chain.seq,
             &self.chain.last_hash,
         );

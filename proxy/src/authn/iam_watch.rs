@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-use crate::audit::event::timestamp;
+use crate::audit::timestamp::rfc3339_millis;
 use crate::audit::{Audit, AuditEvent};
 use crate::authn::keystore::KeyFile;
 use crate::authn::lockdown;
@@ -125,7 +125,7 @@ fn lockdown_change(before: u64, since: u64) -> Option<AuditEvent> {
         return Some(AuditEvent::lockdown(false, "lockdown file removed"));
     }
     let at = OffsetDateTime::from_unix_timestamp(since as i64)
-        .map(timestamp)
+        .map(rfc3339_millis)
         .unwrap_or_else(|_| since.to_string());
     Some(AuditEvent::lockdown(
         true,

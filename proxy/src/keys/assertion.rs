@@ -105,7 +105,10 @@ impl Asserter {
             key.push_str(part);
             key.push('\n');
         }
-        key.push_str(&subject.roles.join(","));
+        for role in subject.roles {
+            key.push_str(role);
+            key.push(',');
+        }
         if let Some((value, exp)) = self.cache.get(&key) {
             if now + REUSE_MARGIN_SECONDS < exp {
                 return Ok(value);
