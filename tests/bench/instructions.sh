@@ -71,3 +71,14 @@ echo "full pipeline (g) against bare pingora (b): $(ratio "$(per_req g-mimir-ful
 echo "rate limits and audit trail ((g) - (c)): $(( $(per_req g-mimir-full) - $(per_req c-mimir-proxy) )) instructions per request"
 echo "full pipeline (g) against nginx Option 1 (e): $(ratio "$(per_req g-mimir-full)" "$(per_req e-nginx-option1)")x"
 echo "the JWT instead of the API key ((h) - (g)): $(( $(per_req h-mimir-jwt) - $(per_req g-mimir-full) )) instructions per request"
+
+# Two costs that run across the gateway's stages (docs/benchmarks.md, "Why the ratio targets cannot
+# be met"): pingora-http's header map operations and SHA-256 (ring's AVX code under valgrind).
+inclusive() { # name function-pattern: inclusive instructions per request of the matching functions
+  callgrind_annotate --inclusive=yes "$WORK/$1.cg.1" |
+    awk -v re="$2" -v n="${REQS[$1]}" '$0 ~ re {gsub(",", "", $1); s += $1} END {printf "%.0f", s / n}'
+}
+HEADER_OPS='pingora_http::(insert_header_value|append_header_value|remove_header) \['
+SHA256='ring::digest::digest \['
+echo "pingora-http header operations per request: (b) $(inclusive b-pingora "$HEADER_OPS"), (g) $(inclusive g-mimir-full "$HEADER_OPS")"
+echo "SHA-256 per request: (b) $(inclusive b-pingora "$SHA256"), (g) $(inclusive g-mimir-full "$SHA256"), (h) $(inclusive h-mimir-jwt "$SHA256")"
