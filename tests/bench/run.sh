@@ -98,7 +98,8 @@ median() { # printf-format numbers-separated-by-spaces
 # Per target, the figures of every round so far (space-separated), the peak RSS, and the requests
 # answered in all rounds, warm-ups included.
 declare -A RPS_R P50_R P99_R CPU_R RSS ALL
-declare -A RPS CPU # the round being measured
+# The round being measured; once every round is done, each target's median.
+declare -A RPS CPU
 run() { # name url credential-header log-file pid...
   local name="$1" url="$2" header="$3" log="$4" out before warm reqs rss
   shift 4

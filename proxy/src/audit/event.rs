@@ -10,6 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::timestamp::rfc3339_millis;
+
 /// Initial size of a serialized record: a request record with a user agent is 400-600 bytes
 /// before the writer adds its chain fields.
 const OPEN_JSON_CAPACITY: usize = 768;
